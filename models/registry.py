@@ -1,0 +1,98 @@
+"""The published Magenta model sets, and how a `--model` value names the files to use.
+
+A model set is a prediction network (style image -> bottleneck) plus a transfer network
+(content image + bottleneck -> stylized image). The published files live at
+`PUBLISHED_BASE_URL`; `--model-dir` (or $STYLIZE_MODEL_DIR) points at a folder holding copies under
+their published file names, which is how tests and offline machines use them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from apache_beam.io.filesystems import FileSystems
+
+PUBLISHED_BASE_URL = (
+    'https://storage.googleapis.com/download.tensorflow.org/models/tflite/'
+    'task_library/style_transfer/android/')
+MODEL_DIR_ENV = 'STYLIZE_MODEL_DIR'
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFile:
+  """A model file: where to get it and, when known, the sha256 it must have."""
+  uri: str
+  sha256: str | None = None
+
+  @property
+  def name(self) -> str:
+    return self.uri.rstrip('/').rsplit('/', 1)[-1]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSet:
+  name: str
+  prediction: ModelFile
+  transfer: ModelFile
+
+
+def _published(file_name: str, sha256: str) -> ModelFile:
+  return ModelFile(PUBLISHED_BASE_URL + file_name, sha256)
+
+
+_INT8_PREDICTION = _published(
+    'magenta_arbitrary-image-stylization-v1-256_int8_prediction_1.tflite',
+    'af6ad4b2e7aeba0675f32636082ab915ced5375229a3f8aff7e714c6213f5ed2')
+
+REGISTRY: dict[str, ModelSet] = {
+    # CPU default: both networks quantized to int8.
+    'magenta-int8': ModelSet(
+        'magenta-int8', _INT8_PREDICTION,
+        _published('magenta_arbitrary-image-stylization-v1-256_int8_transfer_1.tflite',
+                   '7a1550643cf034a4d813c0aa276976cd15da4141b4f1ec3631db1d0d9c8e2cd1')),
+    # fp16 transfer (closer to float, slower on CPU); the int8 predictor's bottleneck fits it.
+    'magenta-fp16': ModelSet(
+        'magenta-fp16', _INT8_PREDICTION,
+        _published('magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite',
+                   '53b5243ed5aa33e408db7976c8a8e51a90a0f7708fd122a31428cd00fbdf6aa6')),
+}
+DEFAULT_MODEL = 'magenta-int8'
+
+
+class ModelSpecError(ValueError):
+  """A `--model` value that names no usable model set."""
+
+
+def resolve_model_set(spec: str, model_dir: str | None = None) -> ModelSet:
+  """Turns a `--model` value into the two files to use.
+
+  `spec` is a registered name, a folder (local or any FileSystems scheme) holding one
+  `*prediction*.tflite` and one `*transfer*.tflite`, or `PREDICTION_URI,TRANSFER_URI`.
+  For a registered name, `model_dir` (default $STYLIZE_MODEL_DIR) replaces the download URL with a
+  local folder holding the files under their published names; their sha256 is still checked.
+  """
+  model_dir = model_dir or os.environ.get(MODEL_DIR_ENV) or None
+  if spec in REGISTRY:
+    chosen = REGISTRY[spec]
+    if not model_dir:
+      return chosen
+    in_dir = lambda f: ModelFile(FileSystems.join(model_dir, f.name), f.sha256)
+    return ModelSet(chosen.name, in_dir(chosen.prediction), in_dir(chosen.transfer))
+  if ',' in spec:
+    prediction, transfer = (part.strip() for part in spec.split(',', 1))
+    return ModelSet(spec, ModelFile(prediction), ModelFile(transfer))
+  return ModelSet(spec, _one_match(spec, 'prediction'), _one_match(spec, 'transfer'))
+
+
+def _one_match(folder: str, role: str) -> ModelFile:
+  pattern = FileSystems.join(folder, f'*{role}*.tflite')
+  try:
+    found = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+  except Exception as e:  # pylint: disable=broad-except
+    raise ModelSpecError(f'--model {folder!r}: cannot list {pattern}: {e}') from e
+  if len(found) != 1:
+    raise ModelSpecError(
+        f'--model {folder!r} is not a registered model set ({", ".join(REGISTRY)}), and as a '
+        f'folder it must hold exactly one {pattern!r}; found {len(found)}. You can also name the '
+        'two files: --model PREDICTION_URI,TRANSFER_URI')
+  return ModelFile(found[0])

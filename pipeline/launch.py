@@ -1,0 +1,103 @@
+"""Checks made before any picture is stylized, so a mistake costs seconds, not a night.
+
+Stops with a `LaunchError` (a message for a person, no traceback) when: a content pattern matches
+nothing or a list file is missing; no style is usable; a model file is missing, damaged or lacks
+the expected tensors; the output cannot be written.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from apache_beam.io.filesystems import FileSystems
+
+from models import fetch, imaging, registry
+from models.interpreter import ModelContractError, StylePredictor, StyleTransfer
+from transforms import inputs, io
+from transforms.manifest import manifest_dir
+from transforms.records import ImageRef
+
+
+class LaunchError(RuntimeError):
+  """The job cannot start; the message says what to fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """What the graph is built from: checked inputs and verified models."""
+  styles: list[ImageRef]
+  prediction: registry.ModelFile  # sha256 always set: workers load exactly the checked file
+  transfer: registry.ModelFile
+
+
+def prepare(job) -> Plan:
+  _check_content(job.content, job.content_list)
+  styles = _usable_styles(job)
+  prediction, transfer = _verified_models(job.model, job.model_dir)
+  _check_writable(job.output, job.run_id)
+  return Plan(styles, prediction, transfer)
+
+
+def _match(pattern: str, limit: int | None = None) -> list[str]:
+  try:
+    result = FileSystems.match([pattern], None if limit is None else [limit])[0]
+  except ValueError as e:  # FileSystems' way of saying "no filesystem for this scheme"
+    raise LaunchError(f'{pattern}: {e}') from None
+  except Exception as e:  # pylint: disable=broad-except
+    raise LaunchError(f'cannot list {pattern}: {type(e).__name__}: {e}') from None
+  return [m.path for m in result.metadata_list]
+
+
+def _check_content(patterns: list[str], list_files: list[str]) -> None:
+  for pattern in patterns:
+    if not _match(pattern, limit=1):
+      raise LaunchError(f'--content {pattern!r} matched no file: nothing to stylize')
+  for list_file in list_files:
+    if not _match(list_file, limit=1):
+      raise LaunchError(f'--content-list {list_file!r} does not exist')
+
+
+def _usable_styles(job) -> list[ImageRef]:
+  named: list[tuple[str, str | None]] = []
+  for pattern in job.styles:
+    found = sorted(_match(pattern))
+    if not found:
+      raise LaunchError(f'--styles {pattern!r} matched no file')
+    named.extend((uri, None) for uri in found)
+  for list_file in job.styles_list:
+    try:
+      named.extend(inputs.read_list_file(list_file))
+    except Exception as e:  # pylint: disable=broad-except
+      raise LaunchError(f'--styles-list {list_file!r}: {type(e).__name__}: {e}') from None
+  styles = inputs.style_refs(named)
+  problems = []
+  for ref in styles:
+    try:
+      if ref.problem:
+        raise ValueError(ref.problem)
+      imaging.decode(io.read_bytes(ref.uri), job.max_pixels, min_side=imaging.STYLE_SIZE)
+      return styles  # one usable style is enough to start; the rest are checked by the job
+    except Exception as e:  # pylint: disable=broad-except
+      problems.append(f'  {ref.uri}: {type(e).__name__}: {e}')
+  raise LaunchError('no usable style picture:\n' + '\n'.join(problems or ['  (none given)']))
+
+
+def _verified_models(spec: str, model_dir: str | None):
+  try:
+    chosen = registry.resolve_model_set(spec, model_dir)
+    verified = []
+    for model, network in ((chosen.prediction, StylePredictor), (chosen.transfer, StyleTransfer)):
+      path, digest = fetch.local_copy(model)
+      network(path)  # loads it and checks tensor names, shapes and dtypes
+      verified.append(registry.ModelFile(model.uri, digest))
+    return tuple(verified)
+  except (registry.ModelSpecError, fetch.ModelUnavailable, ModelContractError) as e:
+    raise LaunchError(str(e)) from None
+
+
+def _check_writable(output: str, run_id: str) -> None:
+  probe = FileSystems.join(manifest_dir(output), f'.write-check-{run_id}')
+  try:
+    io.write_bytes(probe, b'ok')
+    FileSystems.delete([probe])
+  except Exception as e:  # pylint: disable=broad-except
+    raise LaunchError(f'--output {output!r} is not writable: {type(e).__name__}: {e}') from None

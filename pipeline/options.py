@@ -1,0 +1,70 @@
+"""The job's own flags. Everything else on the command line is a Beam option, passed through."""
+from __future__ import annotations
+
+import argparse
+import datetime
+
+from models import imaging, registry
+
+
+def parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(
+      prog='python -m pipeline.run',
+      description='Re-render a catalog of pictures in a set of styles with the Magenta '
+                  'arbitrary-image-stylization networks. Unknown flags go to Beam '
+                  '(--runner, --direct_num_workers, --project, ...).')
+  inputs = p.add_argument_group('inputs (local paths, gs:// or any Beam filesystem)')
+  inputs.add_argument('--content', action='append', default=[], metavar='GLOB',
+                      help='content pictures; repeatable')
+  inputs.add_argument('--content-list', action='append', default=[], metavar='FILE',
+                      help='list file of content pictures: one URI per line, or .csv/.jsonl '
+                           'with a "uri" and an optional "id" column; repeatable')
+  inputs.add_argument('--styles', action='append', default=[], metavar='GLOB',
+                      help='style pictures; repeatable (the same file twice is one style)')
+  inputs.add_argument('--styles-list', action='append', default=[], metavar='FILE',
+                      help='list file of style pictures, as --content-list')
+  p.add_argument('--output', required=True,
+                 help='folder or bucket prefix; outputs go to OUTPUT/STYLE_ID/CONTENT_ID.EXT')
+  models = p.add_argument_group('models')
+  models.add_argument('--model', default=registry.DEFAULT_MODEL,
+                      help=f'a registered model set ({", ".join(registry.REGISTRY)}), a folder '
+                           'holding *prediction*.tflite and *transfer*.tflite, or '
+                           'PREDICTION_URI,TRANSFER_URI (default: %(default)s)')
+  models.add_argument('--model-dir', default=None,
+                      help='local folder with the published files under their own names, used '
+                           f'instead of downloading them (default: ${registry.MODEL_DIR_ENV})')
+  models.add_argument('--num-threads', type=int, default=1,
+                      help='threads per interpreter; one interpreter per DoFn instance '
+                           '(default: %(default)s)')
+  rendering = p.add_argument_group('rendering')
+  rendering.add_argument('--frame', choices=imaging.FRAMES, default='fit',
+                         help='fit: keep the whole picture and its aspect ratio; square: the '
+                              'published demo\'s centre crop (default: %(default)s)')
+  rendering.add_argument('--max-size', type=int, default=1024,
+                         help='long side of the output: the source\'s, capped at this; 0 for '
+                              'no cap (default: %(default)s)')
+  rendering.add_argument('--format', choices=sorted(imaging.FORMATS), default='jpeg',
+                         help='output format (default: %(default)s)')
+  rendering.add_argument('--jpeg-quality', type=int, default=90, help='(default: %(default)s)')
+  rendering.add_argument('--max-pixels', type=int, default=imaging.DEFAULT_MAX_PIXELS,
+                         help='refuse a picture with more pixels than this, before decoding it '
+                              '(default: %(default)s)')
+  p.add_argument('--run-id', default=None,
+                 help='names this run\'s manifest files (default: UTC time, e.g. 20261128T0300Z)')
+  return p
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+  """(job flags, Beam flags). Fails with a usage message on a bad job flag."""
+  p = parser()
+  job, beam_args = p.parse_known_args(argv)
+  if not (job.content or job.content_list):
+    p.error('give the content pictures: --content GLOB or --content-list FILE')
+  if not (job.styles or job.styles_list):
+    p.error('give the styles: --styles GLOB or --styles-list FILE')
+  if job.num_threads < 1 or job.max_size < 0 or job.max_pixels < 1:
+    p.error('--num-threads and --max-pixels must be >= 1, --max-size >= 0')
+  if not 1 <= job.jpeg_quality <= 95:
+    p.error('--jpeg-quality must be between 1 and 95')
+  job.run_id = job.run_id or datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+  return job, beam_args

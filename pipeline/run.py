@@ -1,0 +1,89 @@
+"""The job: `python -m pipeline.run --content ... --styles ... --output ... [Beam options]`.
+
+Graph (each step that can fail on one element sends it to a dead-letter output and carries on):
+
+  content globs/lists -> ContentRefs -> Reshuffle -> LoadContent -> Stylize -> WriteOutput -+
+                                                        ^              ^                     |
+  style refs -> PredictStyles ---- AsDict side input ---+--------------+                     |
+                                                                                             v
+                        dead letters of LoadContent, Stylize and WriteOutput -> WriteManifest
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline import launch, options, summary
+from transforms.inputs import ContentRefs
+from transforms.io import write_bytes
+from transforms.manifest import WriteManifest, manifest_dir
+from transforms.records import FAILED
+from transforms.styles import PredictStyles
+from transforms.stylize import LoadContent, Stylize
+from transforms.write import WriteOutput
+
+
+@dataclasses.dataclass
+class RunOutcome:
+  result: beam.runners.runner.PipelineResult
+  summary: dict
+
+
+def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
+  """Adds the job's steps to `p`."""
+  styles = p | 'PredictStyles' >> PredictStyles(
+      plan.styles, plan.prediction, job.num_threads, job.max_pixels)
+  style_map = beam.pvalue.AsDict(styles)
+
+  loaded = (
+      p
+      | 'ContentRefs' >> ContentRefs(job.content, job.content_list)
+      | 'FanOut' >> beam.Reshuffle()
+      | 'LoadContent' >> beam.ParDo(
+          LoadContent(job.frame, job.max_size, job.max_pixels), style_map
+      ).with_outputs(FAILED, main='images'))
+  stylized = loaded.images | 'Stylize' >> beam.ParDo(
+      Stylize(plan.transfer, job.num_threads), style_map).with_outputs(FAILED, main='pictures')
+  written = stylized.pictures | 'WriteOutputs' >> beam.ParDo(
+      WriteOutput(job.output, job.format, job.jpeg_quality, plan.transfer.sha256)
+  ).with_outputs(FAILED, main='rows')
+
+  failures = ((loaded[FAILED], stylized[FAILED], written[FAILED])
+              | 'DeadLetters' >> beam.Flatten())
+  _ = (written.rows, failures) | 'Manifest' >> WriteManifest(
+      job.output, job.run_id, plan.transfer.sha256)
+
+
+def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunOutcome:
+  """Checks the inputs, runs the job to the end and returns its result and summary.
+
+  Raises `launch.LaunchError` when the job cannot start (nothing has been written then).
+  """
+  job, beam_args = options.parse(sys.argv[1:] if argv is None else argv)
+  plan = launch.prepare(job)
+  p = test_pipeline or beam.Pipeline(options=PipelineOptions(beam_args))
+  build(p, job, plan)
+  start = time.monotonic()
+  result = p.run()
+  result.wait_until_finish()
+  outcome = summary.collect(result, time.monotonic() - start, job.run_id)
+  write_bytes(FileSystems.join(manifest_dir(job.output), f'summary-{job.run_id}.json'),
+              summary.to_json(outcome), 'application/json')
+  print(summary.render(outcome))
+  return RunOutcome(result, outcome)
+
+
+def main() -> None:
+  try:
+    run()
+  except launch.LaunchError as e:
+    sys.exit(f'Cannot start the job: {e}')
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,44 @@
+"""The run summary: counts by outcome and throughput, read from the job's Beam metrics."""
+from __future__ import annotations
+
+import json
+
+from apache_beam.metrics.metric import MetricsFilter
+
+from transforms.records import METRICS_NAMESPACE
+
+COUNTERS = ('styles_predicted', 'styles_failed', 'images_read', 'images_failed',
+            'pairs_stylized', 'pairs_written', 'pairs_failed', 'interpreter_loads')
+
+
+def _value(result):
+  return result.committed if result.committed is not None else result.attempted
+
+
+def collect(result, seconds: float, run_id: str) -> dict:
+  """The summary of a finished run, as a dict (also written to the manifest folder)."""
+  metrics = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+  counts = dict.fromkeys(COUNTERS, 0)
+  for counter in metrics['counters']:
+    counts[counter.key.metric.name] = counts.get(counter.key.metric.name, 0) + _value(counter)
+  summary = {'run_id': run_id, 'seconds': round(seconds, 2), **counts}
+  for dist in metrics['distributions']:
+    data = _value(dist)
+    if data and data.count:
+      summary[f'{dist.key.metric.name}_mean'] = round(data.sum / data.count, 1)
+      summary[f'{dist.key.metric.name}_max'] = data.max
+  summary['images_per_second'] = round(counts['pairs_written'] / seconds, 2) if seconds else 0.0
+  return summary
+
+
+def render(summary: dict) -> str:
+  lines = [f"run {summary['run_id']}: {summary['pairs_written']} written, "
+           f"{summary['pairs_failed']} failed, in {summary['seconds']} s "
+           f"({summary['images_per_second']} images/s)"]
+  lines += [f'  {key}: {value}' for key, value in summary.items()
+            if key not in ('run_id', 'seconds', 'images_per_second')]
+  return '\n'.join(lines)
+
+
+def to_json(summary: dict) -> bytes:
+  return json.dumps(summary, indent=2).encode()

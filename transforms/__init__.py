@@ -1,0 +1,1 @@
+"""Beam building blocks of the stylization job: they know Beam, and call `models` for pixels."""

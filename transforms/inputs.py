@@ -1,0 +1,116 @@
+"""Where the pictures come from: glob patterns and list files, turned into `ImageRef`s.
+
+Output names come from ids, so ids are made deterministic and safe here: a matched file's id is its
+file stem plus a short hash of its full URI (two `photo.jpg` in different folders never collide),
+and an id given in a list file must be a plain relative path that cannot leave the output folder.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.records import ImageRef
+
+_UNSAFE = re.compile(r'[^\w.-]+')
+_SAFE_ID = re.compile(r'^\w[\w.-]*(/\w[\w.-]*)*$')
+_MAX_ID_LENGTH = 200
+
+
+def file_stem(uri: str) -> str:
+  name = uri.rstrip('/').rsplit('/', 1)[-1]
+  stem = name.rsplit('.', 1)[0] if '.' in name[1:] else name
+  return _UNSAFE.sub('_', stem).strip('._') or 'image'
+
+
+def uri_hash(uri: str) -> str:
+  return hashlib.sha1(uri.encode('utf-8')).hexdigest()[:8]
+
+
+def content_ref(uri: str, given_id: str | None = None) -> ImageRef:
+  """The ref of a content picture; a bad `given_id` is recorded, to fail that picture alone."""
+  if given_id is None or given_id == '':
+    return ImageRef(uri, f'{file_stem(uri)}-{uri_hash(uri)}')
+  if len(given_id) > _MAX_ID_LENGTH or not _SAFE_ID.match(given_id):
+    return ImageRef(uri, None, f'id {given_id!r} is not a safe relative name (letters, digits, '
+                               f'"_", "-", "." and "/" between parts; no "..", no leading "/")')
+  return ImageRef(uri, given_id)
+
+
+def style_refs(uris_and_ids: list[tuple[str, str | None]]) -> list[ImageRef]:
+  """Distinct styles in first-seen order; a style's id is its given id or its file stem,
+  with a hash of its URI added where two different styles would share a name."""
+  distinct: dict[str, str | None] = {}
+  for uri, given in uris_and_ids:
+    distinct.setdefault(uri, given or None)
+  stems = [given or file_stem(uri) for uri, given in distinct.items()]
+  refs = []
+  for (uri, given), stem in zip(distinct.items(), stems):
+    if given:
+      refs.append(content_ref(uri, given))
+    else:
+      refs.append(ImageRef(uri, stem if stems.count(stem) == 1 else f'{stem}-{uri_hash(uri)}'))
+  return refs
+
+
+def read_list_file(list_uri: str):
+  """Yields (uri, id or None) for each row of a list file.
+
+  `.csv`: a header with a `uri` column and an optional `id`; `.jsonl`/`.json`: one object per
+  line with the same keys; anything else: one URI per line (blank lines and `#` comments skipped).
+  Relative paths are taken relative to the list file's folder.
+  """
+  folder = list_uri.rstrip('/').rsplit('/', 1)[0] if '/' in list_uri else '.'
+  with FileSystems.open(list_uri, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+    text = io.TextIOWrapper(raw, encoding='utf-8-sig')
+    lower = list_uri.lower()
+    if lower.endswith('.csv'):
+      rows = ((row.get('uri'), row.get('id')) for row in csv.DictReader(text))
+    elif lower.endswith(('.jsonl', '.json')):
+      rows = ((obj.get('uri'), obj.get('id')) for obj in map(json.loads, filter(str.strip, text)))
+    else:
+      rows = ((line.strip(), None) for line in text
+              if line.strip() and not line.lstrip().startswith('#'))
+    for uri, given_id in rows:
+      if uri:
+        yield _relative_to(folder, uri.strip()), (str(given_id).strip() if given_id else None)
+
+
+def _relative_to(folder: str, uri: str) -> str:
+  if FileSystems.get_scheme(uri) is not None or os.path.isabs(uri):
+    return uri
+  return FileSystems.join(folder, uri)
+
+
+class ContentRefs(beam.PTransform):
+  """Content pictures named by glob patterns and list files, as `ImageRef`s.
+
+  Matching runs inside the job, so a glob over a million files is listed by the runner, not by
+  the launcher; the caller fans the result out (Reshuffle) so reading spreads over all workers.
+  """
+
+  def __init__(self, patterns: list[str], list_files: list[str]):
+    super().__init__()
+    self._patterns = patterns
+    self._list_files = list_files
+
+  def expand(self, pbegin):
+    matched = (
+        pbegin
+        | 'Patterns' >> beam.Create(self._patterns)
+        | 'Match' >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+        | 'RefOfMatch' >> beam.Map(lambda metadata: content_ref(metadata.path)))
+    listed = (
+        pbegin
+        | 'ListFiles' >> beam.Create(self._list_files)
+        | 'ReadListFile' >> beam.FlatMap(read_list_file)
+        | 'RefOfRow' >> beam.MapTuple(content_ref))
+    return (matched, listed) | 'All' >> beam.Flatten()

@@ -1,0 +1,74 @@
+"""What flows between the steps, and the dead-letter record every failure becomes."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+FAILED = 'failed'  # the tag of every step's dead-letter output
+WRITTEN = 'written'
+METRICS_NAMESPACE = 'batch_stylize'
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRef:
+  """An input picture: where it is and the id its outputs are named after (None: not valid)."""
+  uri: str
+  id: str | None
+  problem: str | None = None  # why the id is unusable, found when the row was read
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleResult:
+  """A predicted style: its bottleneck, or why there is none."""
+  ref: ImageRef
+  bottleneck: np.ndarray | None = None
+  error: Failure | None = None
+
+
+@dataclasses.dataclass
+class ContentImage:
+  """A decoded content picture, ready for the transfer network."""
+  ref: ImageRef
+  network_input: np.ndarray
+  framing: Any  # models.imaging.Framing
+  notes: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass
+class StylizedImage:
+  ref: ImageRef
+  style_id: str
+  picture: Image.Image
+  notes: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+  """A dead letter: one (content, style) pair that produced no output, and why."""
+  content_uri: str
+  content_id: str | None
+  style_id: str | None
+  stage: str
+  error_type: str
+  message: str
+
+  @classmethod
+  def of(cls, error: BaseException, stage: str, content: ImageRef | None = None,
+         style_id: str | None = None) -> Failure:
+    message = ' '.join(str(error).split())[:500] or type(error).__name__
+    return cls(content.uri if content else '', content.id if content else None, style_id,
+               stage, type(error).__name__, message)
+
+  def for_pair(self, content: ImageRef, style_id: str) -> Failure:
+    """This failure (say, of a style) charged to one (content, style) pair."""
+    return dataclasses.replace(self, content_uri=content.uri, content_id=content.id,
+                               style_id=style_id)
+
+  def row(self, model_sha256: str) -> dict:
+    return {'content_uri': self.content_uri, 'content_id': self.content_id,
+            'style_id': self.style_id, 'output_uri': None, 'status': FAILED,
+            'model_sha256': model_sha256, 'stage': self.stage,
+            'error_type': self.error_type, 'message': self.message}

@@ -1,0 +1,79 @@
+"""The content branch: read and decode each picture, then stylize it with every style.
+
+Both steps take the styles as a side input: a picture that fails is charged once per style, so
+every (content, style) pair ends either written or as a dead letter.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from models import imaging
+from models.interpreter import CONTENT_SIZE, StyleTransfer
+from models.registry import ModelFile
+from transforms.io import read_bytes
+from transforms.models_on_worker import LoadsModel, timed_ms
+from transforms.records import (FAILED, METRICS_NAMESPACE, ContentImage, Failure, ImageRef,
+                                StyleResult, StylizedImage)
+
+
+def _charge_every_style(failure: Failure, ref: ImageRef, styles: dict[str, StyleResult]):
+  for style_id in sorted(styles):
+    yield beam.pvalue.TaggedOutput(FAILED, failure.for_pair(ref, style_id))
+
+
+class LoadContent(beam.DoFn):
+  """ImageRef -> ContentImage (decoded, upright, framed for the network)."""
+
+  def __init__(self, frame: str, max_size: int, max_pixels: int):
+    super().__init__()
+    self._frame = frame
+    self._max_size = max_size
+    self._max_pixels = max_pixels
+    self._read = Metrics.counter(METRICS_NAMESPACE, 'images_read')
+    self._failed = Metrics.counter(METRICS_NAMESPACE, 'images_failed')
+
+  def process(self, ref: ImageRef, styles: dict[str, StyleResult]):
+    stage = 'read'
+    try:
+      if ref.problem:
+        raise ValueError(ref.problem)
+      data = read_bytes(ref.uri)
+      stage = 'decode'
+      min_side = max(self._max_size, CONTENT_SIZE) if self._max_size else None
+      decoded = imaging.decode(data, self._max_pixels, min_side=min_side)
+      network_input, framing = imaging.content_input(
+          decoded.image, decoded.full_size, self._frame, self._max_size)
+    except Exception as e:  # pylint: disable=broad-except
+      self._failed.inc()
+      yield from _charge_every_style(Failure.of(e, stage, ref), ref, styles)
+      return
+    self._read.inc()
+    yield ContentImage(ref, network_input, framing, decoded.notes)
+
+
+class Stylize(LoadsModel, beam.DoFn):
+  """ContentImage -> one StylizedImage per style, with one transfer interpreter per instance."""
+  network_class = StyleTransfer
+
+  def __init__(self, model: ModelFile, num_threads: int):
+    LoadsModel.__init__(self, model, num_threads)
+    beam.DoFn.__init__(self)
+    self._stylized = Metrics.counter(METRICS_NAMESPACE, 'pairs_stylized')
+    self._inference_ms = Metrics.distribution(METRICS_NAMESPACE, 'inference_ms')
+
+  def process(self, content: ContentImage, styles: dict[str, StyleResult]):
+    for style_id in sorted(styles):
+      style = styles[style_id]
+      if style.error is not None:
+        yield beam.pvalue.TaggedOutput(FAILED, style.error.for_pair(content.ref, style_id))
+        continue
+      try:
+        stylized, ms = timed_ms(self._network.stylize, content.network_input, style.bottleneck)
+        picture = imaging.content_output(stylized, content.framing)
+      except Exception as e:  # pylint: disable=broad-except
+        yield beam.pvalue.TaggedOutput(FAILED, Failure.of(e, 'stylize', content.ref, style_id))
+        continue
+      self._stylized.inc()
+      self._inference_ms.update(ms)
+      yield StylizedImage(content.ref, style_id, picture, content.notes)

@@ -1,0 +1,43 @@
+"""Encoding stylized pictures and writing them to `{output}/{style_id}/{content_id}.{ext}`."""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from models import imaging
+from transforms.io import write_bytes
+from transforms.records import FAILED, METRICS_NAMESPACE, WRITTEN, Failure, StylizedImage
+
+_MIME = {'jpeg': 'image/jpeg', 'png': 'image/png'}
+
+
+def output_uri(output: str, style_id: str, content_id: str, fmt: str) -> str:
+  return FileSystems.join(output, style_id, f'{content_id}.{imaging.FORMATS[fmt]}')
+
+
+class WriteOutput(beam.DoFn):
+  """StylizedImage -> a written file, and its manifest row."""
+
+  def __init__(self, output: str, fmt: str, jpeg_quality: int, model_sha256: str):
+    super().__init__()
+    self._output = output
+    self._fmt = fmt
+    self._jpeg_quality = jpeg_quality
+    self._model_sha256 = model_sha256
+    self._written = Metrics.counter(METRICS_NAMESPACE, 'pairs_written')
+
+  def process(self, item: StylizedImage):
+    uri = output_uri(self._output, item.style_id, item.ref.id, self._fmt)
+    stage = 'encode'
+    try:
+      data = imaging.encode(item.picture, self._fmt, self._jpeg_quality)
+      stage = 'write'
+      write_bytes(uri, data, _MIME[self._fmt])
+    except Exception as e:  # pylint: disable=broad-except
+      yield beam.pvalue.TaggedOutput(FAILED, Failure.of(e, stage, item.ref, item.style_id))
+      return
+    self._written.inc()
+    yield {'content_uri': item.ref.uri, 'content_id': item.ref.id, 'style_id': item.style_id,
+           'output_uri': uri, 'status': WRITTEN, 'model_sha256': self._model_sha256,
+           'notes': list(item.notes)}
