@@ -40,7 +40,8 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | No
 
   The pixel count is checked against `max_pixels` from the header, before any pixel is decoded,
   so a decompression bomb costs nothing. With `min_side`, a JPEG is decoded at the smallest
-  1/2, 1/4 or 1/8 scale that keeps both sides >= min_side, which bounds the memory of huge photos.
+  1/2, 1/4 or 1/8 scale that keeps both sides >= 2 * min_side (so a Lanczos resize, not the
+  JPEG decoder, makes the final reduction), which bounds the memory of huge photos.
   """
   try:
     image = Image.open(io.BytesIO(data))
@@ -60,7 +61,7 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | No
     if image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
       width, height = height, width
     if min_side and image.format == 'JPEG':
-      image.draft('RGB', (min_side, min_side))
+      image.draft('RGB', (2 * min_side, 2 * min_side))  # margin: Lanczos does the rest
     image = _to_rgb(ImageOps.exif_transpose(image))
   except (OSError, ValueError, SyntaxError, EOFError) as e:
     raise ImageError(f'cannot decode: {e}') from None
@@ -73,7 +74,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     levels = np.asarray(image, dtype=np.float32)
     if image.mode != 'F' and levels.max(initial=0) > 255:
       levels = levels / 257.0  # 16-bit range down to 8-bit
-    image = Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8), 'L')
+    image = Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8))
   if image.mode in ('RGBA', 'LA', 'PA') or 'transparency' in image.info:
     rgba = image.convert('RGBA')
     white = Image.new('RGBA', rgba.size, (255, 255, 255, 255))
@@ -133,7 +134,7 @@ def content_output(stylized: np.ndarray, framing: Framing) -> Image.Image:
   """The network's 384x384 [0, 1] output -> the delivered RGB picture."""
   left, top, right, bottom = framing.box
   pixels = np.clip(np.rint(stylized[top:bottom, left:right] * 255.0), 0, 255).astype(np.uint8)
-  picture = Image.fromarray(pixels, 'RGB')
+  picture = Image.fromarray(pixels)
   if picture.size != framing.output_size:
     picture = picture.resize(framing.output_size, _RESAMPLE)
   return picture

@@ -1,0 +1,74 @@
+"""Shared fixtures: tiny generated models, sample pictures, and the real assets in ../shared.
+
+Tests that need ../shared skip where it is absent, and fail instead when $STYLIZE_REQUIRE_SHARED
+is set (CI sets it), so a broken path can't pass silently.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / 'shared'
+REQUIRE_SHARED_ENV = 'STYLIZE_REQUIRE_SHARED'
+
+
+@pytest.fixture(scope='session')
+def shared() -> pathlib.Path:
+  """../shared, with its published models and real pictures."""
+  if not (SHARED / 'models' / 'magenta').is_dir():
+    message = f'{SHARED} (published models and real pictures) is absent'
+    if os.environ.get(REQUIRE_SHARED_ENV):
+      pytest.fail(f'{message}, and ${REQUIRE_SHARED_ENV} says it must be there')
+    pytest.skip(message)
+  return SHARED
+
+
+@pytest.fixture(scope='session')
+def magenta_dir(shared) -> str:
+  return str(shared / 'models' / 'magenta')
+
+
+@pytest.fixture(scope='session')
+def tiny_models(tmp_path_factory) -> str:
+  """A folder with tiny_prediction.tflite and tiny_transfer.tflite (usable as --model)."""
+  from models import tiny  # imports TensorFlow: only when a test needs the models
+  folder = tmp_path_factory.mktemp('tiny_models')
+  tiny.build(str(folder))
+  return str(folder)
+
+
+def gradient_picture(width: int, height: int, seed: int = 0) -> Image.Image:
+  """A smooth, colourful RGB picture with a little noise: compresses well, is clearly not flat."""
+  rng = np.random.default_rng(seed)
+  y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+  phase = rng.uniform(0, 2 * np.pi, 3)
+  channels = [127 + 100 * np.sin(x / max(width, 1) * 6 + y / max(height, 1) * 3 + p) for p in phase]
+  pixels = np.stack(channels, axis=-1) + rng.normal(0, 8, (height, width, 3))
+  return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+@pytest.fixture
+def pictures(tmp_path) -> pathlib.Path:
+  """content/ (3 pictures, two of them named the same in different folders) and styles/ (2)."""
+  (tmp_path / 'content' / 'a').mkdir(parents=True)
+  (tmp_path / 'content' / 'b').mkdir()
+  (tmp_path / 'styles').mkdir()
+  gradient_picture(320, 200, 1).save(tmp_path / 'content' / 'a' / 'photo.jpg', quality=95)
+  gradient_picture(200, 300, 2).save(tmp_path / 'content' / 'b' / 'photo.jpg', quality=95)
+  gradient_picture(150, 150, 3).save(tmp_path / 'content' / 'b' / 'square.png')
+  gradient_picture(300, 300, 4).save(tmp_path / 'styles' / 'warm.png')
+  gradient_picture(256, 400, 5).save(tmp_path / 'styles' / 'cool.jpg', quality=95)
+  return tmp_path
+
+
+def read_manifest(output: pathlib.Path, kind: str = 'results') -> list[dict]:
+  import json
+  rows = []
+  for path in sorted((output / '_manifest').glob(f'{kind}-*.jsonl')):
+    rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  return rows

@@ -1,0 +1,94 @@
+"""The whole job on DirectRunner, with tiny generated models: outputs, manifest, counters."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import read_manifest
+from pipeline import run as job
+
+
+def _run(pictures, models, output, *extra):
+  return job.run([
+      '--content', str(pictures / 'content' / '**'),
+      '--styles', str(pictures / 'styles' / '*'),
+      '--output', str(output), '--model', models, '--runner', 'DirectRunner', *extra])
+
+
+def test_every_pair_is_written_with_its_manifest_row(pictures, tiny_models, tmp_path):
+  out = tmp_path / 'out'
+  outcome = _run(pictures, tiny_models, out)
+
+  rows = read_manifest(out)
+  assert len(rows) == 3 * 2
+  assert {r['status'] for r in rows} == {'written'}
+  assert {r['style_id'] for r in rows} == {'warm', 'cool'}
+  # Two content files named photo.jpg in different folders get distinct outputs.
+  assert len({r['output_uri'] for r in rows}) == 6
+  for row in rows:
+    path = out / row['style_id'] / (row['content_id'] + '.jpg')
+    assert row['output_uri'] == str(path)
+    assert Image.open(path).format == 'JPEG'
+  assert outcome.summary['pairs_written'] == 6
+  assert outcome.summary['pairs_failed'] == 0
+  assert read_manifest(out, 'failures') == []
+
+
+def test_outputs_keep_the_source_aspect_and_size_cap(pictures, tiny_models, tmp_path):
+  out = tmp_path / 'out'
+  _run(pictures, tiny_models, out, '--max-size', '240')
+  sizes = {r['content_uri'].split('content/')[1]: Image.open(r['output_uri']).size
+           for r in read_manifest(out)}
+  assert sizes == {'a/photo.jpg': (240, 150), 'b/photo.jpg': (160, 240), 'b/square.png': (150, 150)}
+
+
+def test_square_frame_is_the_centre_crop(pictures, tiny_models, tmp_path):
+  out = tmp_path / 'out'
+  _run(pictures, tiny_models, out, '--frame', 'square', '--format', 'png')
+  sizes = {Image.open(r['output_uri']).size for r in read_manifest(out)}
+  assert sizes == {(200, 200), (150, 150)}
+  assert all(r['output_uri'].endswith('.png') for r in read_manifest(out))
+
+
+def test_each_distinct_style_is_predicted_once(pictures, tiny_models, tmp_path):
+  listed = pictures / 'styles.txt'
+  listed.write_text(f"{pictures / 'styles' / 'warm.png'}\n# a comment\n\nstyles/warm.png\n")
+  outcome = job.run([
+      '--content', str(pictures / 'content' / 'b' / '*'),
+      '--styles', str(pictures / 'styles' / '*'), '--styles', str(pictures / 'styles' / 'warm.png'),
+      '--styles-list', str(listed),
+      '--output', str(tmp_path / 'out'), '--model', tiny_models, '--runner', 'DirectRunner'])
+  # warm.png is named four ways (glob, path, absolute and relative list rows): one style.
+  assert outcome.summary['styles_predicted'] == 2
+  assert outcome.summary['pairs_written'] == 2 * 2
+  assert {r['style_id'] for r in read_manifest(tmp_path / 'out')} == {'warm', 'cool'}
+
+
+def test_interpreter_loaded_once_per_dofn_instance(pictures, tiny_models, tmp_path):
+  outcome = _run(pictures, tiny_models, tmp_path / 'out')
+  # One PredictStyle and one Stylize instance in a single-process DirectRunner.
+  assert 2 <= outcome.summary['interpreter_loads'] <= 2 * 2
+
+
+def test_output_differs_by_style_and_from_input(pictures, tiny_models, tmp_path):
+  out = tmp_path / 'out'
+  _run(pictures, tiny_models, out, '--format', 'png')
+  rows = {(r['content_uri'], r['style_id']): r['output_uri'] for r in read_manifest(out)}
+  source_uri = str(pictures / 'content' / 'b' / 'square.png')
+  source = np.asarray(Image.open(source_uri), dtype=np.float32)
+  warm = np.asarray(Image.open(rows[(source_uri, 'warm')]), dtype=np.float32)
+  cool = np.asarray(Image.open(rows[(source_uri, 'cool')]), dtype=np.float32)
+  assert np.abs(warm - source).mean() > 20
+  assert np.abs(warm - cool).mean() > 2
+
+
+def test_content_list_file_csv_with_ids(pictures, tiny_models, tmp_path):
+  listing = pictures / 'catalog.csv'
+  listing.write_text('uri,id\ncontent/a/photo.jpg,sku-1\ncontent/b/photo.jpg,\n')
+  out = tmp_path / 'out'
+  job.run(['--content-list', str(listing), '--styles', str(pictures / 'styles' / 'warm.png'),
+           '--output', str(out), '--model', tiny_models, '--runner', 'DirectRunner'])
+  ids = sorted(r['content_id'] for r in read_manifest(out))
+  assert ids[1] == 'sku-1' and ids[0].startswith('photo-')
+  assert (out / 'warm' / 'sku-1.jpg').is_file()
