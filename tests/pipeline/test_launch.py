@@ -1,0 +1,78 @@
+"""Mistakes that stop the job at launch, with a clear message and nothing written."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pipeline import run as job
+from pipeline.launch import LaunchError
+
+
+def _args(pictures, models, out, **overrides):
+  flags = {'--content': str(pictures / 'content' / '**'), '--styles': str(pictures / 'styles' / '*'),
+           '--output': str(out), '--model': models}
+  flags.update(overrides)
+  return [part for flag, value in flags.items() for part in (flag, value)] + [
+      '--runner', 'DirectRunner']
+
+
+def _nothing_written(out):
+  return not out.exists() or not [f for _, _, files in os.walk(out) for f in files]
+
+
+def test_content_pattern_matching_nothing(pictures, tiny_models, tmp_path):
+  out = tmp_path / 'out'
+  with pytest.raises(LaunchError, match="--content .*nothing.jpg' matched no file"):
+    job.run(_args(pictures, tiny_models, out, **{'--content': str(tmp_path / 'nothing.jpg')}))
+  assert _nothing_written(out)
+
+
+def test_all_styles_unusable(pictures, tiny_models, tmp_path):
+  (tmp_path / 'bad').mkdir()
+  (tmp_path / 'bad' / 'a.jpg').write_bytes(b'')
+  (tmp_path / 'bad' / 'b.png').write_text('not a picture')
+  out = tmp_path / 'out'
+  with pytest.raises(LaunchError, match='no usable style picture:\n.*a.jpg.*\n.*b.png'):
+    job.run(_args(pictures, tiny_models, out, **{'--styles': str(tmp_path / 'bad' / '*')}))
+  assert _nothing_written(out)
+
+
+def test_damaged_model_file(pictures, tiny_models, tmp_path):
+  models = tmp_path / 'models'
+  models.mkdir()
+  for role in ('prediction', 'transfer'):
+    data = open(os.path.join(tiny_models, f'tiny_{role}.tflite'), 'rb').read()
+    (models / f'my_{role}.tflite').write_bytes(data if role == 'prediction' else data[:1000])
+  out = tmp_path / 'out'
+  with pytest.raises(LaunchError, match='my_transfer.tflite is not a loadable TFLite model'):
+    job.run(_args(pictures, str(models), out))
+  assert _nothing_written(out)
+
+
+def test_checksum_mismatch_of_a_registered_model(pictures, tmp_path):
+  fake = tmp_path / 'fake'
+  fake.mkdir()
+  for name in ('magenta_arbitrary-image-stylization-v1-256_int8_prediction_1.tflite',
+               'magenta_arbitrary-image-stylization-v1-256_int8_transfer_1.tflite'):
+    (fake / name).write_bytes(b'not the published model')
+  with pytest.raises(LaunchError, match='has sha256 .* expected af6ad4b2'):
+    job.run(_args(pictures, 'magenta-int8', tmp_path / 'out', **{'--model-dir': str(fake)}))
+
+
+def test_unreadable_output(pictures, tiny_models, tmp_path):
+  blocker = tmp_path / 'file'
+  blocker.write_text('a file where the output folder should be')
+  with pytest.raises(LaunchError, match='is not writable'):
+    job.run(_args(pictures, tiny_models, blocker / 'out'))
+
+
+def test_unsupported_scheme(pictures, tiny_models, tmp_path):
+  with pytest.raises(LaunchError, match='ftp://host/x/\\*.jpg'):
+    job.run(_args(pictures, tiny_models, tmp_path / 'out', **{'--content': 'ftp://host/x/*.jpg'}))
+
+
+def test_command_line_says_what_is_missing(capsys):
+  with pytest.raises(SystemExit):
+    job.run(['--output', 'x', '--styles', 'y'])
+  assert '--content GLOB or --content-list FILE' in capsys.readouterr().err

@@ -1,0 +1,67 @@
+"""Ids and list files: deterministic, unique, and never able to leave the output folder."""
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms import inputs
+
+
+def test_content_ids_are_deterministic_and_unique_per_uri():
+  a = inputs.content_ref('gs://b/x/photo.jpg')
+  b = inputs.content_ref('gs://b/y/photo.jpg')
+  assert a.id.startswith('photo-') and b.id.startswith('photo-') and a.id != b.id
+  assert inputs.content_ref('gs://b/x/photo.jpg') == a
+
+
+def test_unsafe_characters_are_replaced_in_ids():
+  ref = inputs.content_ref('/data/my summer photo (1).jpg')
+  assert ref.id.startswith('my_summer_photo_1-')
+  assert inputs.content_ref('/data/Zürich straße.png').id.startswith('Zürich_straße-')
+
+
+@pytest.mark.parametrize('given', ['../../x', '/etc/passwd', 'a/../../b', '.hidden', 'a//b',
+                                   'a/', 'C:\\x', 'x' * 300])
+def test_list_ids_that_could_escape_are_refused(given):
+  ref = inputs.content_ref('/data/a.jpg', given)
+  assert ref.id is None and 'not a safe relative name' in ref.problem
+
+
+def test_safe_list_ids_are_kept():
+  assert inputs.content_ref('/data/a.jpg', 'sku/123-b.v2').id == 'sku/123-b.v2'
+
+
+def test_style_ids_dedupe_uris_and_disambiguate_names():
+  refs = inputs.style_refs([('/a/wave.jpg', None), ('/b/wave.jpg', None), ('/a/wave.jpg', None),
+                            ('/c/scream.png', None)])
+  assert [r.uri for r in refs] == ['/a/wave.jpg', '/b/wave.jpg', '/c/scream.png']
+  assert refs[2].id == 'scream'
+  assert refs[0].id.startswith('wave-') and refs[1].id.startswith('wave-')
+  assert refs[0].id != refs[1].id
+
+
+@pytest.mark.parametrize('name, text', [
+    ('list.txt', '# catalog\nx/one.jpg\n\n/abs/two.jpg\n'),
+    ('list.csv', 'id,uri\n,x/one.jpg\nsku-2,/abs/two.jpg\n'),
+    ('list.jsonl', '{"uri": "x/one.jpg"}\n\n{"uri": "/abs/two.jpg", "id": "sku-2"}\n'),
+])
+def test_list_file_formats(tmp_path, name, text):
+  path = tmp_path / name
+  path.write_text(text)
+  rows = list(inputs.read_list_file(str(path)))
+  assert rows[0] == (str(tmp_path / 'x' / 'one.jpg'), None)
+  assert rows[1][0] == '/abs/two.jpg'
+  assert rows[1][1] in (None, 'sku-2')
+
+
+def test_content_refs_transform_matches_globs_and_lists(tmp_path):
+  for name in ('a.jpg', 'b.png'):
+    (tmp_path / name).write_bytes(b'x')
+  listing = tmp_path / 'list.csv'
+  listing.write_text('uri,id\na.jpg,first\n')
+  with TestPipeline() as p:
+    refs = p | inputs.ContentRefs([str(tmp_path / '*.*g')], [str(listing)])
+    assert_that(refs | beam.Map(lambda r: (r.uri.rsplit('/', 1)[1], r.id.split('-')[0])),
+                equal_to([('a.jpg', 'a'), ('b.png', 'b'), ('a.jpg', 'first')]))
