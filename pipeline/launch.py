@@ -68,7 +68,8 @@ def _usable_styles(job) -> list[ImageRef]:
       named.extend(inputs.read_list_file(list_file))
     except Exception as e:  # pylint: disable=broad-except
       raise LaunchError(f'--styles-list {list_file!r}: {type(e).__name__}: {e}') from None
-  styles = inputs.style_refs(named)
+  styles = [dataclasses.replace(ref, version=io.version_of(ref.uri))
+            for ref in inputs.style_refs(named)]
   problems = []
   for ref in styles:
     try:

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
+
+from apache_beam.io.filesystems import FileSystems
 
 from models import imaging, registry
 
@@ -49,6 +52,12 @@ def parser() -> argparse.ArgumentParser:
   rendering.add_argument('--max-pixels', type=int, default=imaging.DEFAULT_MAX_PIXELS,
                          help='refuse a picture with more pixels than this, before decoding it '
                               '(default: %(default)s)')
+  rerun = p.add_mutually_exclusive_group()
+  rerun.add_argument('--skip-existing', dest='skip_existing', action='store_true', default=True,
+                     help='skip pairs whose output exists and was made from the same source, '
+                          'style, models and options, as recorded in earlier manifests (default)')
+  rerun.add_argument('--overwrite', dest='skip_existing', action='store_false',
+                     help='render every pair again')
   p.add_argument('--run-id', default=None,
                  help='names this run\'s manifest files (default: UTC time, e.g. 20261128T0300Z)')
   return p
@@ -66,5 +75,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.error('--num-threads and --max-pixels must be >= 1, --max-size >= 0')
   if not 1 <= job.jpeg_quality <= 95:
     p.error('--jpeg-quality must be between 1 and 95')
+  if FileSystems.get_scheme(job.output) is None:
+    job.output = os.path.abspath(job.output)  # manifests and listings then name files alike
   job.run_id = job.run_id or datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
   return job, beam_args

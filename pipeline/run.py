@@ -2,11 +2,12 @@
 
 Graph (each step that can fail on one element sends it to a dead-letter output and carries on):
 
-  content globs/lists -> ContentRefs -> Reshuffle -> LoadContent -> Stylize -> WriteOutput -+
-                                                        ^              ^                     |
-  style refs -> PredictStyles ---- AsDict side input ---+--------------+                     |
-                                                                                             v
-                        dead letters of LoadContent, Stylize and WriteOutput -> WriteManifest
+  content globs/lists -> ContentRefs --+
+  earlier manifests + output listing --+-> JoinDone -> PlanPairs -> LoadContent -> Stylize -> Write
+    -> DonePairs                       (fan-out)        |  ^                          ^          |
+  style refs -> PredictStyles -- AsDict side input -----+--+--------------------------+          |
+                                                  skipped rows | dead letters | written rows     v
+                                                                                     WriteManifest
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from pipeline import launch, options, summary
 from transforms.inputs import ContentRefs
 from transforms.io import write_bytes
 from transforms.manifest import WriteManifest, manifest_dir
-from transforms.records import FAILED
+from transforms.incremental import DonePairs, PlanPairs
+from transforms.records import FAILED, SKIPPED
 from transforms.styles import PredictStyles
 from transforms.stylize import LoadContent, Stylize
 from transforms.write import WriteOutput
@@ -40,13 +42,21 @@ def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
       plan.styles, plan.prediction, job.num_threads, job.max_pixels)
   style_map = beam.pvalue.AsDict(styles)
 
-  loaded = (
-      p
-      | 'ContentRefs' >> ContentRefs(job.content, job.content_list)
-      | 'FanOut' >> beam.Reshuffle()
-      | 'LoadContent' >> beam.ParDo(
-          LoadContent(job.frame, job.max_size, job.max_pixels), style_map
-      ).with_outputs(FAILED, main='images'))
+  refs = (p
+          | 'ContentRefs' >> ContentRefs(job.content, job.content_list)
+          | 'ByUri' >> beam.Map(lambda ref: (ref.uri, ref)))
+  done = (p | 'DonePairs' >> DonePairs(job.output) if job.skip_existing
+          else p | 'NothingDone' >> beam.Create([]))
+  # The join also fans the content out: each picture goes on to any worker.
+  planned = (
+      {'ref': refs, 'done': done}
+      | 'JoinDone' >> beam.CoGroupByKey()
+      | 'PlanPairs' >> beam.ParDo(
+          PlanPairs(job.output, job.format, (plan.prediction.sha256, plan.transfer.sha256),
+                    rendering_options(job)), style_map
+      ).with_outputs(SKIPPED, main='todo'))
+  loaded = planned.todo | 'LoadContent' >> beam.ParDo(
+      LoadContent(job.frame, job.max_size, job.max_pixels)).with_outputs(FAILED, main='images')
   stylized = loaded.images | 'Stylize' >> beam.ParDo(
       Stylize(plan.transfer, job.num_threads), style_map).with_outputs(FAILED, main='pictures')
   written = stylized.pictures | 'WriteOutputs' >> beam.ParDo(
@@ -55,8 +65,14 @@ def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
 
   failures = ((loaded[FAILED], stylized[FAILED], written[FAILED])
               | 'DeadLetters' >> beam.Flatten())
-  _ = (written.rows, failures) | 'Manifest' >> WriteManifest(
+  _ = (written.rows, planned[SKIPPED], failures) | 'Manifest' >> WriteManifest(
       job.output, job.run_id, plan.transfer.sha256)
+
+
+def rendering_options(job) -> dict:
+  """The options that change an output's pixels or bytes (they are part of its fingerprint)."""
+  return {'frame': job.frame, 'max_size': job.max_size, 'format': job.format,
+          'jpeg_quality': job.jpeg_quality}
 
 
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunOutcome:
@@ -71,7 +87,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   start = time.monotonic()
   result = p.run()
   result.wait_until_finish()
-  outcome = summary.collect(result, time.monotonic() - start, job.run_id)
+  outcome = summary.collect(result, time.monotonic() - start, job.run_id, len(plan.styles))
   write_bytes(FileSystems.join(manifest_dir(job.output), f'summary-{job.run_id}.json'),
               summary.to_json(outcome), 'application/json')
   print(summary.render(outcome))

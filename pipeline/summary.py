@@ -7,21 +7,28 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from transforms.records import METRICS_NAMESPACE
 
-COUNTERS = ('styles_predicted', 'styles_failed', 'images_read', 'images_failed',
-            'pairs_stylized', 'pairs_written', 'pairs_failed', 'interpreter_loads')
+COUNTERS = ('contents', 'styles_predicted', 'styles_failed', 'images_read', 'images_failed',
+            'pairs_stylized', 'pairs_written', 'pairs_skipped', 'pairs_failed',
+            'interpreter_loads', 'io_retries')
 
 
 def _value(result):
   return result.committed if result.committed is not None else result.attempted
 
 
-def collect(result, seconds: float, run_id: str) -> dict:
-  """The summary of a finished run, as a dict (also written to the manifest folder)."""
+def collect(result, seconds: float, run_id: str, styles: int) -> dict:
+  """The summary of a finished run, as a dict (also written to the manifest folder).
+
+  `pairs_expected` is contents x styles; `accounted` says every pair ended written, skipped or
+  failed."""
   metrics = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
   counts = dict.fromkeys(COUNTERS, 0)
   for counter in metrics['counters']:
     counts[counter.key.metric.name] = counts.get(counter.key.metric.name, 0) + _value(counter)
-  summary = {'run_id': run_id, 'seconds': round(seconds, 2), **counts}
+  summary = {'run_id': run_id, 'seconds': round(seconds, 2), 'styles': styles, **counts}
+  summary['pairs_expected'] = counts['contents'] * styles
+  summary['accounted'] = summary['pairs_expected'] == (
+      counts['pairs_written'] + counts['pairs_skipped'] + counts['pairs_failed'])
   for dist in metrics['distributions']:
     data = _value(dist)
     if data and data.count:
@@ -33,7 +40,8 @@ def collect(result, seconds: float, run_id: str) -> dict:
 
 def render(summary: dict) -> str:
   lines = [f"run {summary['run_id']}: {summary['pairs_written']} written, "
-           f"{summary['pairs_failed']} failed, in {summary['seconds']} s "
+           f"{summary['pairs_skipped']} skipped, {summary['pairs_failed']} failed of "
+           f"{summary['pairs_expected']} pairs, in {summary['seconds']} s "
            f"({summary['images_per_second']} images/s)"]
   lines += [f'  {key}: {value}' for key, value in summary.items()
             if key not in ('run_id', 'seconds', 'images_per_second')]

@@ -18,6 +18,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.io import version_from
 from transforms.records import ImageRef
 
 _UNSAFE = re.compile(r'[^\w.-]+')
@@ -35,14 +36,14 @@ def uri_hash(uri: str) -> str:
   return hashlib.sha1(uri.encode('utf-8')).hexdigest()[:8]
 
 
-def content_ref(uri: str, given_id: str | None = None) -> ImageRef:
+def content_ref(uri: str, given_id: str | None = None, version: str | None = None) -> ImageRef:
   """The ref of a content picture; a bad `given_id` is recorded, to fail that picture alone."""
   if given_id is None or given_id == '':
-    return ImageRef(uri, f'{file_stem(uri)}-{uri_hash(uri)}')
+    return ImageRef(uri, f'{file_stem(uri)}-{uri_hash(uri)}', version=version)
   if len(given_id) > _MAX_ID_LENGTH or not _SAFE_ID.match(given_id):
     return ImageRef(uri, None, f'id {given_id!r} is not a safe relative name (letters, digits, '
                                f'"_", "-", "." and "/" between parts; no "..", no leading "/")')
-  return ImageRef(uri, given_id)
+  return ImageRef(uri, given_id, version=version)
 
 
 def style_refs(uris_and_ids: list[tuple[str, str | None]]) -> list[ImageRef]:
@@ -94,7 +95,8 @@ class ContentRefs(beam.PTransform):
   """Content pictures named by glob patterns and list files, as `ImageRef`s.
 
   Matching runs inside the job, so a glob over a million files is listed by the runner, not by
-  the launcher; the caller fans the result out (Reshuffle) so reading spreads over all workers.
+  the launcher; the caller fans the result out so reading spreads over all workers. A matched
+  file's version comes with its match; a listed one's is looked up after the fan-out.
   """
 
   def __init__(self, patterns: list[str], list_files: list[str]):
@@ -107,7 +109,8 @@ class ContentRefs(beam.PTransform):
         pbegin
         | 'Patterns' >> beam.Create(self._patterns)
         | 'Match' >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
-        | 'RefOfMatch' >> beam.Map(lambda metadata: content_ref(metadata.path)))
+        | 'RefOfMatch' >> beam.Map(
+            lambda metadata: content_ref(metadata.path, version=version_from(metadata))))
     listed = (
         pbegin
         | 'ListFiles' >> beam.Create(self._list_files)

@@ -19,26 +19,32 @@ def manifest_dir(output: str) -> str:
 
 
 class WriteManifest(beam.PTransform):
-  """(written rows, Failures) -> the results and failures JSONL files."""
+  """(written rows, skipped rows, Failures) -> the results and failures JSONL files.
+
+  Every row is stamped with the run id, so a later run can tell which record is the newest."""
 
   def __init__(self, output: str, run_id: str, model_sha256: str):
     super().__init__()
     self._prefix = FileSystems.join(manifest_dir(output), '{}-' + run_id)
+    self._run_id = run_id
     self._model_sha256 = model_sha256
 
   def expand(self, outputs):
-    written, failures = outputs
+    written, skipped, failures = outputs
     failed = Metrics.counter(METRICS_NAMESPACE, 'pairs_failed')
 
     def failure_row(failure):
       failed.inc()
       return failure.row(self._model_sha256)
 
+    def stamped(row):
+      return json.dumps({**row, 'run_id': self._run_id}, ensure_ascii=False)
+
     failed_rows = failures | 'FailureRows' >> beam.Map(failure_row)
     (failed_rows
-     | 'FailuresToJson' >> beam.Map(json.dumps, ensure_ascii=False)
+     | 'FailuresToJson' >> beam.Map(stamped)
      | 'WriteFailures' >> beam.io.WriteToText(self._prefix.format('failures'), '.jsonl'))
-    return ((written, failed_rows)
+    return ((written, skipped, failed_rows)
             | 'AllPairs' >> beam.Flatten()
-            | 'ToJson' >> beam.Map(json.dumps, ensure_ascii=False)
+            | 'ToJson' >> beam.Map(stamped)
             | 'WriteResults' >> beam.io.WriteToText(self._prefix.format('results'), '.jsonl'))

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 FAILED = 'failed'  # the tag of every step's dead-letter output
+SKIPPED = 'skipped'  # the tag of pairs a re-run finds already done
 WRITTEN = 'written'
 METRICS_NAMESPACE = 'batch_stylize'
 
@@ -18,6 +19,7 @@ class ImageRef:
   uri: str
   id: str | None
   problem: str | None = None  # why the id is unusable, found when the row was read
+  version: str | None = None  # size@mtime where known: changes when the file changes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,10 +30,17 @@ class StyleResult:
   error: Failure | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class ContentToDo:
+  """A content picture and the styles it still needs, each with the pair's fingerprint."""
+  ref: ImageRef
+  fingerprints: dict[str, str]  # style_id -> fingerprint of what its output is made from
+
+
 @dataclasses.dataclass
 class ContentImage:
   """A decoded content picture, ready for the transfer network."""
-  ref: ImageRef
+  todo: ContentToDo
   network_input: np.ndarray
   framing: Any  # models.imaging.Framing
   notes: tuple[str, ...] = ()
@@ -41,6 +50,7 @@ class ContentImage:
 class StylizedImage:
   ref: ImageRef
   style_id: str
+  fingerprint: str
   picture: Image.Image
   notes: tuple[str, ...] = ()
 

@@ -1,7 +1,7 @@
-"""The content branch: read and decode each picture, then stylize it with every style.
+"""The content branch: read and decode each picture, then stylize it with the styles it needs.
 
-Both steps take the styles as a side input: a picture that fails is charged once per style, so
-every (content, style) pair ends either written or as a dead letter.
+A picture that fails is charged once per style it needed, so every (content, style) pair ends
+written, skipped or as a dead letter.
 """
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ from models.interpreter import CONTENT_SIZE, StyleTransfer
 from models.registry import ModelFile
 from transforms.io import read_bytes
 from transforms.models_on_worker import LoadsModel, timed_ms
-from transforms.records import (FAILED, METRICS_NAMESPACE, ContentImage, Failure, ImageRef,
+from transforms.records import (FAILED, METRICS_NAMESPACE, ContentImage, ContentToDo, Failure,
                                 StyleResult, StylizedImage)
 
 
-def _charge_every_style(failure: Failure, ref: ImageRef, styles: dict[str, StyleResult]):
-  for style_id in sorted(styles):
-    yield beam.pvalue.TaggedOutput(FAILED, failure.for_pair(ref, style_id))
+def _charge_every_style(failure: Failure, todo: ContentToDo):
+  for style_id in sorted(todo.fingerprints):
+    yield beam.pvalue.TaggedOutput(FAILED, failure.for_pair(todo.ref, style_id))
 
 
 class LoadContent(beam.DoFn):
-  """ImageRef -> ContentImage (decoded, upright, framed for the network)."""
+  """ContentToDo -> ContentImage (decoded, upright, framed for the network)."""
 
   def __init__(self, frame: str, max_size: int, max_pixels: int):
     super().__init__()
@@ -33,7 +33,8 @@ class LoadContent(beam.DoFn):
     self._read = Metrics.counter(METRICS_NAMESPACE, 'images_read')
     self._failed = Metrics.counter(METRICS_NAMESPACE, 'images_failed')
 
-  def process(self, ref: ImageRef, styles: dict[str, StyleResult]):
+  def process(self, todo: ContentToDo):
+    ref = todo.ref
     stage = 'read'
     try:
       if ref.problem:
@@ -46,14 +47,14 @@ class LoadContent(beam.DoFn):
           decoded.image, decoded.full_size, self._frame, self._max_size)
     except Exception as e:  # pylint: disable=broad-except
       self._failed.inc()
-      yield from _charge_every_style(Failure.of(e, stage, ref), ref, styles)
+      yield from _charge_every_style(Failure.of(e, stage, ref), todo)
       return
     self._read.inc()
-    yield ContentImage(ref, network_input, framing, decoded.notes)
+    yield ContentImage(todo, network_input, framing, decoded.notes)
 
 
 class Stylize(LoadsModel, beam.DoFn):
-  """ContentImage -> one StylizedImage per style, with one transfer interpreter per instance."""
+  """ContentImage -> one StylizedImage per style it needs; one transfer interpreter per instance."""
   network_class = StyleTransfer
 
   def __init__(self, model: ModelFile, num_threads: int):
@@ -63,17 +64,18 @@ class Stylize(LoadsModel, beam.DoFn):
     self._inference_ms = Metrics.distribution(METRICS_NAMESPACE, 'inference_ms')
 
   def process(self, content: ContentImage, styles: dict[str, StyleResult]):
-    for style_id in sorted(styles):
+    ref = content.todo.ref
+    for style_id, fp in sorted(content.todo.fingerprints.items()):
       style = styles[style_id]
       if style.error is not None:
-        yield beam.pvalue.TaggedOutput(FAILED, style.error.for_pair(content.ref, style_id))
+        yield beam.pvalue.TaggedOutput(FAILED, style.error.for_pair(ref, style_id))
         continue
       try:
         stylized, ms = timed_ms(self._network.stylize, content.network_input, style.bottleneck)
         picture = imaging.content_output(stylized, content.framing)
       except Exception as e:  # pylint: disable=broad-except
-        yield beam.pvalue.TaggedOutput(FAILED, Failure.of(e, 'stylize', content.ref, style_id))
+        yield beam.pvalue.TaggedOutput(FAILED, Failure.of(e, 'stylize', ref, style_id))
         continue
       self._stylized.inc()
       self._inference_ms.update(ms)
-      yield StylizedImage(content.ref, style_id, picture, content.notes)
+      yield StylizedImage(ref, style_id, fp, picture, content.notes)

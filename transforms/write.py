@@ -40,4 +40,4 @@ class WriteOutput(beam.DoFn):
     self._written.inc()
     yield {'content_uri': item.ref.uri, 'content_id': item.ref.id, 'style_id': item.style_id,
            'output_uri': uri, 'status': WRITTEN, 'model_sha256': self._model_sha256,
-           'notes': list(item.notes)}
+           'fingerprint': item.fingerprint, 'notes': list(item.notes)}

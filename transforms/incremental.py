@@ -1,0 +1,114 @@
+"""Nightly re-runs that finish what is missing without redoing what is done.
+
+A pair's *fingerprint* covers everything its output is made from: the source file's version, the
+style file's version, both model files' sha256 and the rendering options. A pair is skipped when
+an earlier run's manifest records its output with the same fingerprint and that output still
+exists; a changed source, style, model or option, or a deleted output, renders it again.
+Existence is checked in bulk, by listing the output prefix once, not one request per file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from transforms.io import version_of
+from transforms.manifest import manifest_dir
+from transforms.records import (METRICS_NAMESPACE, SKIPPED, WRITTEN, ContentToDo, ImageRef,
+                                StyleResult)
+from transforms.write import output_uri
+
+
+def fingerprint(content: ImageRef, style: ImageRef, models_sha256: tuple[str, str],
+                rendering: dict) -> str:
+  recipe = [content.uri, content.version, style.uri, style.version, *models_sha256,
+            sorted(rendering.items())]
+  return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:20]
+
+
+def _done_rows(line: str):
+  row = json.loads(line)
+  if row.get('status') in (WRITTEN, SKIPPED) and row.get('fingerprint'):
+    yield row['output_uri'], (row['content_uri'], row['fingerprint'], row.get('run_id', ''))
+
+
+def _still_there(output_and_groups):
+  _, groups = output_and_groups
+  if groups['exists']:
+    for content_uri, fp, run_id in groups['recorded']:
+      yield content_uri, (output_and_groups[0], fp, run_id)
+
+
+class DonePairs(beam.PTransform):
+  """-> (content_uri, (output_uri, fingerprint, run_id)) for each recorded output still present."""
+
+  def __init__(self, output: str):
+    super().__init__()
+    self._output = output
+
+  def expand(self, pbegin):
+    recorded = (
+        pbegin
+        | 'ManifestGlob' >> beam.Create([FileSystems.join(manifest_dir(self._output),
+                                                          'results-*.jsonl')])
+        | 'MatchManifests' >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+        | 'ReadManifests' >> fileio.ReadMatches()
+        | 'Lines' >> beam.FlatMap(lambda f: f.read_utf8().splitlines())
+        | 'DoneRows' >> beam.FlatMap(_done_rows))
+    existing = (
+        pbegin
+        | 'OutputGlob' >> beam.Create([FileSystems.join(self._output, '**')])
+        | 'ListOutputs' >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+        | 'ByPath' >> beam.Map(lambda metadata: (metadata.path, True)))
+    return ({'recorded': recorded, 'exists': existing}
+            | 'JoinOnOutput' >> beam.CoGroupByKey()
+            | 'StillThere' >> beam.FlatMap(_still_there))
+
+
+class PlanPairs(beam.DoFn):
+  """(content_uri, {'ref': refs, 'done': done outputs}) + styles -> ContentToDo, or skipped rows."""
+
+  def __init__(self, output: str, fmt: str, models_sha256: tuple[str, str], rendering: dict):
+    super().__init__()
+    self._output = output
+    self._fmt = fmt
+    self._models_sha256 = models_sha256
+    self._rendering = rendering
+    self._contents = Metrics.counter(METRICS_NAMESPACE, 'contents')
+    self._skipped = Metrics.counter(METRICS_NAMESPACE, 'pairs_skipped')
+
+  def process(self, grouped, styles: dict[str, StyleResult]):
+    _, groups = grouped
+    latest = {}  # output_uri -> fingerprint of the latest run that recorded it
+    for uri, fp, run_id in sorted(groups['done'], key=lambda done: done[2]):
+      latest[uri] = fp
+    for ref in groups['ref']:
+      self._contents.inc()
+      if ref.version is None and ref.problem is None:
+        ref = dataclasses.replace(ref, version=_version_or_none(ref.uri))
+      todo = {}
+      for style_id in sorted(styles):
+        fp = fingerprint(ref, styles[style_id].ref, self._models_sha256, self._rendering)
+        out = output_uri(self._output, style_id, ref.id, self._fmt) if ref.id else None
+        if out is not None and latest.get(out) == fp:
+          self._skipped.inc()
+          yield beam.pvalue.TaggedOutput(SKIPPED, {
+              'content_uri': ref.uri, 'content_id': ref.id, 'style_id': style_id,
+              'output_uri': out, 'status': SKIPPED, 'fingerprint': fp})
+        else:
+          todo[style_id] = fp
+      if todo:
+        yield ContentToDo(ref, todo)
+
+
+def _version_or_none(uri: str) -> str | None:
+  """A missing or unlistable file has no version; reading it later makes the dead letter."""
+  try:
+    return version_of(uri)
+  except Exception:  # pylint: disable=broad-except
+    return None
