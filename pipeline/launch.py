@@ -39,12 +39,12 @@ def prepare(job) -> Plan:
 
 def _match(pattern: str, limit: int | None = None) -> list[str]:
   try:
-    result = FileSystems.match([pattern], None if limit is None else [limit])[0]
+    found = io.match(pattern, limit)
   except ValueError as e:  # FileSystems' way of saying "no filesystem for this scheme"
     raise LaunchError(f'{pattern}: {e}') from None
   except Exception as e:  # pylint: disable=broad-except
     raise LaunchError(f'cannot list {pattern}: {type(e).__name__}: {e}') from None
-  return [m.path for m in result.metadata_list]
+  return [m.path for m in found]
 
 
 def _check_content(patterns: list[str], list_files: list[str]) -> None:

@@ -77,11 +77,16 @@ def write_bytes(uri: str, data: bytes, mime_type: str = 'application/octet-strea
 
 
 @_with_retries
+def match(pattern: str, limit: int | None = None) -> list:
+  """The FileMetadata of the files matching `pattern` (at most `limit`)."""
+  return FileSystems.match([pattern], None if limit is None else [limit])[0].metadata_list
+
+
 def version_of(uri: str) -> str | None:
   """A cheap stand-in for the file's content version: size and modification time (None: absent).
 
   One metadata lookup, no download; a changed file gets a new version."""
-  found = FileSystems.match([uri])[0].metadata_list
+  found = match(uri)
   return version_from(found[0]) if found else None
 
 
