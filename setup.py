@@ -11,6 +11,7 @@ RUNTIME = [
     'numpy>=1.26',
     'pillow>=10.3',
     'google-cloud-storage>=2.16',
+    'fasteners>=0.15',
 ]
 TEST = [
     'tensorflow-cpu>=2.16',

@@ -12,6 +12,8 @@ import shutil
 import tempfile
 import urllib.request
 
+import fasteners
+
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -48,12 +50,19 @@ def local_copy(model: ModelFile, cache_dir: str | None = None) -> tuple[str, str
   cache_dir = cache_dir or default_cache_dir()
   key = model.sha256 or hashlib.sha256(model.uri.encode()).hexdigest()
   cached = os.path.join(cache_dir, key[:16], model.name)
-  if os.path.exists(cached):
-    digest = sha256_of(cached)
-    if model.sha256 is None or digest == model.sha256:
-      return cached, digest
-    os.remove(cached)  # a stale or damaged cache entry: fetch it again
   os.makedirs(os.path.dirname(cached), exist_ok=True)
+  # One download per machine: the SDK processes of a worker VM share its disk and wait here.
+  with fasteners.InterProcessLock(cached + '.lock'):
+    if os.path.exists(cached):
+      digest = sha256_of(cached)
+      if model.sha256 is None or digest == model.sha256:
+        return cached, digest
+      os.remove(cached)  # a stale or damaged cache entry: fetch it again
+    digest = _download(model, cached)
+  return cached, digest
+
+
+def _download(model: ModelFile, cached: str) -> str:
   # Download beside the final name and rename, so a killed download never looks complete.
   fd, partial = tempfile.mkstemp(dir=os.path.dirname(cached), suffix='.partial')
   try:
@@ -68,7 +77,7 @@ def local_copy(model: ModelFile, cache_dir: str | None = None) -> tuple[str, str
   finally:
     if os.path.exists(partial):
       os.remove(partial)
-  return cached, digest
+  return digest
 
 
 def _open_remote(uri: str):

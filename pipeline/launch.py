@@ -12,6 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from models import fetch, imaging, registry
 from models.interpreter import ModelContractError, StylePredictor, StyleTransfer
+from pipeline import workers
 from transforms import inputs, io
 from transforms.manifest import manifest_dir
 from transforms.records import ImageRef
@@ -102,3 +103,13 @@ def _check_writable(output: str, run_id: str) -> None:
     FileSystems.delete([probe])
   except Exception as e:  # pylint: disable=broad-except
     raise LaunchError(f'--output {output!r} is not writable: {type(e).__name__}: {e}') from None
+
+
+def for_remote_workers(plan: Plan, beam_options) -> Plan:
+  """The plan with model files every remote worker can read (see `pipeline.workers`)."""
+  try:
+    return dataclasses.replace(
+        plan, prediction=workers.reachable_model(plan.prediction, beam_options),
+        transfer=workers.reachable_model(plan.transfer, beam_options))
+  except Exception as e:  # pylint: disable=broad-except
+    raise LaunchError(f'cannot make the models reachable for the workers: {e}') from None

@@ -17,9 +17,9 @@ import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, TestOptions
 
-from pipeline import launch, options, summary
+from pipeline import launch, options, summary, workers
 from transforms.inputs import ContentRefs
 from transforms.io import write_bytes
 from transforms.manifest import WriteManifest, manifest_dir
@@ -83,15 +83,26 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   job, beam_args = options.parse(sys.argv[1:] if argv is None else argv)
   plan = launch.prepare(job)
   p = test_pipeline or beam.Pipeline(options=PipelineOptions(beam_args))
+  if workers.is_remote(p.options):
+    workers.ship_code(p.options)
+    plan = launch.for_remote_workers(plan, p.options)
   build(p, job, plan)
   start = time.monotonic()
   result = p.run()
   result.wait_until_finish()
+  if _only_described(p.options):
+    print('The job was described, not run (--dry_run or --template_location).')
+    return RunOutcome(result, {})
   outcome = summary.collect(result, time.monotonic() - start, job.run_id, len(plan.styles))
   write_bytes(FileSystems.join(manifest_dir(job.output), f'summary-{job.run_id}.json'),
               summary.to_json(outcome), 'application/json')
   print(summary.render(outcome))
   return RunOutcome(result, outcome)
+
+
+def _only_described(beam_options: PipelineOptions) -> bool:
+  return bool(beam_options.view_as(TestOptions).dry_run
+              or beam_options.view_as(GoogleCloudOptions).template_location)
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """Naming model files (`--model`), and fetching them into a verified local cache."""
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import hashlib
 import http.server
+import multiprocessing
 import os
 import threading
 
@@ -48,17 +50,40 @@ def test_published_files_in_shared_match_the_registry(magenta_dir):
       assert fetch.local_copy(ModelFile(path, model.sha256)) == (path, model.sha256)
 
 
+class _CountingHandler(http.server.SimpleHTTPRequestHandler):
+  requests: list[str] = []
+
+  def do_GET(self):
+    self.requests.append(self.path)
+    super().do_GET()
+
+  def log_message(self, *args):
+    pass
+
+
 @pytest.fixture
 def http_folder(tmp_path):
   """A folder served over HTTP on 127.0.0.1, standing in for the model download site."""
   folder = tmp_path / 'served'
   folder.mkdir()
-  handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+  _CountingHandler.requests = []
+  handler = functools.partial(_CountingHandler, directory=str(folder))
   server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
   thread = threading.Thread(target=server.serve_forever, daemon=True)
   thread.start()
   yield folder, f'http://127.0.0.1:{server.server_address[1]}'
   server.shutdown()
+
+
+def test_processes_of_one_machine_download_a_model_once(tmp_path, http_folder):
+  folder, url = http_folder
+  (folder / 'm.tflite').write_bytes(b'm' * 5_000_000)
+  model = ModelFile(f'{url}/m.tflite', hashlib.sha256(b'm' * 5_000_000).hexdigest())
+  context = multiprocessing.get_context('fork')
+  with concurrent.futures.ProcessPoolExecutor(4, mp_context=context) as pool:
+    results = list(pool.map(fetch.local_copy, [model] * 4, [str(tmp_path / 'cache')] * 4))
+  assert len(set(results)) == 1
+  assert _CountingHandler.requests == ['/m.tflite']
 
 
 def test_remote_file_is_fetched_once_into_the_cache(tmp_path, http_folder):
@@ -77,7 +102,8 @@ def test_download_with_wrong_checksum_leaves_nothing_in_the_cache(tmp_path, http
   (folder / 'm.tflite').write_bytes(b'not the published model')
   with pytest.raises(fetch.ModelUnavailable, match='expected 0000'):
     fetch.local_copy(ModelFile(f'{url}/m.tflite', '0' * 64), cache_dir=str(tmp_path / 'cache'))
-  assert [f for _, _, files in os.walk(tmp_path / 'cache') for f in files] == []
+  assert [f for _, _, files in os.walk(tmp_path / 'cache') for f in files
+          if not f.endswith('.lock')] == []
 
 
 def test_wrong_checksum_is_refused_with_advice(tmp_path):
