@@ -38,7 +38,8 @@ class Decoded:
   notes: tuple[str, ...] = ()
 
 
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | None = None) -> Decoded:
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+           min_side: int | None = None) -> Decoded:
   """Decodes an encoded picture to upright 8-bit RGB.
 
   The pixel count is checked against `max_pixels` from the header, before any pixel is decoded,

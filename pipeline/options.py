@@ -10,7 +10,15 @@ from apache_beam.io.filesystems import FileSystems
 from models import imaging, registry
 
 
+def _boolean(text: str) -> bool:
+  if text.lower() not in ('true', 'false'):
+    raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
+  return text.lower() == 'true'
+
+
 def parser() -> argparse.ArgumentParser:
+  """Every multi-word flag also has an underscore form (--max_size), as Beam's and Flex
+  Templates' parameters are spelled."""
   p = argparse.ArgumentParser(
       prog='python -m pipeline.run',
       description='Re-render a catalog of pictures in a set of styles with the Magenta '
@@ -19,12 +27,14 @@ def parser() -> argparse.ArgumentParser:
   inputs = p.add_argument_group('inputs (local paths, gs:// or any Beam filesystem)')
   inputs.add_argument('--content', action='append', default=[], metavar='GLOB',
                       help='content pictures; repeatable')
-  inputs.add_argument('--content-list', action='append', default=[], metavar='FILE',
+  inputs.add_argument('--content-list', '--content_list', action='append', default=[],
+                      metavar='FILE',
                       help='list file of content pictures: one URI per line, or .csv/.jsonl '
                            'with a "uri" and an optional "id" column; repeatable')
   inputs.add_argument('--styles', action='append', default=[], metavar='GLOB',
                       help='style pictures; repeatable (the same file twice is one style)')
-  inputs.add_argument('--styles-list', action='append', default=[], metavar='FILE',
+  inputs.add_argument('--styles-list', '--styles_list', action='append', default=[],
+                      metavar='FILE',
                       help='list file of style pictures, as --content-list')
   p.add_argument('--output', required=True,
                  help='folder or bucket prefix; outputs go to OUTPUT/STYLE_ID/CONTENT_ID.EXT')
@@ -33,32 +43,35 @@ def parser() -> argparse.ArgumentParser:
                       help=f'a registered model set ({", ".join(registry.REGISTRY)}), a folder '
                            'holding *prediction*.tflite and *transfer*.tflite, or '
                            'PREDICTION_URI,TRANSFER_URI (default: %(default)s)')
-  models.add_argument('--model-dir', default=None,
+  models.add_argument('--model-dir', '--model_dir', default=None,
                       help='local folder with the published files under their own names, used '
                            f'instead of downloading them (default: ${registry.MODEL_DIR_ENV})')
-  models.add_argument('--num-threads', type=int, default=1,
+  models.add_argument('--num-threads', '--num_threads', type=int, default=1,
                       help='threads per interpreter; one interpreter per DoFn instance '
                            '(default: %(default)s)')
   rendering = p.add_argument_group('rendering')
   rendering.add_argument('--frame', choices=imaging.FRAMES, default='fit',
                          help='fit: keep the whole picture and its aspect ratio; square: the '
                               'published demo\'s centre crop (default: %(default)s)')
-  rendering.add_argument('--max-size', type=int, default=1024,
+  rendering.add_argument('--max-size', '--max_size', type=int, default=1024,
                          help='long side of the output: the source\'s, capped at this; 0 for '
                               'no cap (default: %(default)s)')
   rendering.add_argument('--format', choices=sorted(imaging.FORMATS), default='jpeg',
                          help='output format (default: %(default)s)')
-  rendering.add_argument('--jpeg-quality', type=int, default=90, help='(default: %(default)s)')
-  rendering.add_argument('--max-pixels', type=int, default=imaging.DEFAULT_MAX_PIXELS,
+  rendering.add_argument('--jpeg-quality', '--jpeg_quality', type=int, default=90,
+                         help='(default: %(default)s)')
+  rendering.add_argument('--max-pixels', '--max_pixels', type=int,
+                         default=imaging.DEFAULT_MAX_PIXELS,
                          help='refuse a picture with more pixels than this, before decoding it '
                               '(default: %(default)s)')
   rerun = p.add_mutually_exclusive_group()
-  rerun.add_argument('--skip-existing', dest='skip_existing', action='store_true', default=True,
+  rerun.add_argument('--skip-existing', '--skip_existing', dest='skip_existing', nargs='?',
+                     const=True, default=True, type=_boolean, metavar='true|false',
                      help='skip pairs whose output exists and was made from the same source, '
                           'style, models and options, as recorded in earlier manifests (default)')
   rerun.add_argument('--overwrite', dest='skip_existing', action='store_false',
                      help='render every pair again')
-  p.add_argument('--run-id', default=None,
+  p.add_argument('--run-id', '--run_id', default=None,
                  help='names this run\'s manifest files (default: UTC time, e.g. 20261128T0300Z)')
   return p
 

@@ -10,7 +10,8 @@ from pipeline.launch import LaunchError
 
 
 def _args(pictures, models, out, **overrides):
-  flags = {'--content': str(pictures / 'content' / '**'), '--styles': str(pictures / 'styles' / '*'),
+  flags = {'--content': str(pictures / 'content' / '**'),
+           '--styles': str(pictures / 'styles' / '*'),
            '--output': str(out), '--model': models}
   flags.update(overrides)
   return [part for flag, value in flags.items() for part in (flag, value)] + [
