@@ -19,7 +19,7 @@ PARAMETERS = {p['name']: p for p in METADATA['parameters']}
 NOT_TEMPLATED = {'model_dir'}
 # dest -> the flag spelled like it (--overwrite is another spelling of skip_existing=false).
 ACTIONS = {a.dest: a for a in options.parser()._actions
-           if f'--{a.dest}' in a.option_strings}
+           if f'--{a.dest}' in a.option_strings and a.dest != 'help'}
 
 
 def test_every_job_flag_is_a_template_parameter_and_back():
