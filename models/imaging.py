@@ -1,10 +1,11 @@
-"""Pictures in and out of the networks: decoding, the pre/post-processing contract, encoding.
+"""Pictures into and out of the networks: decoding, and the networks' input/output contract.
 
 This is the one module that knows the networks' sizes and value range. The transfer network always
 returns 384x384 whatever it is fed, so to keep a picture's shape ("fit" framing) the content is
 scaled to fit inside 384x384 and the rest of the square is filled by mirroring the picture; the
-matching region of the output is cut out again and resized (Lanczos) to the output size.
+matching region of the output is cut out again and resized (Lanczos) to the delivered size.
 "square" framing is the published demo's: shorter side to 384, centre crop.
+Delivering the picture (sizes, colour, alpha, encoding) is `models.rendering`'s job.
 """
 from __future__ import annotations
 
@@ -12,18 +13,19 @@ import dataclasses
 import io
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from models.interpreter import CONTENT_SIZE, STYLE_SIZE
 
 FRAMES = ('fit', 'square')
-FORMATS = {'jpeg': 'jpg', 'png': 'png'}  # format -> file extension
 DEFAULT_MAX_PIXELS = 80_000_000
-_RESAMPLE = Image.Resampling.LANCZOS
+WHITE = (255, 255, 255)
+RESAMPLE = Image.Resampling.LANCZOS
 _EXIF_ORIENTATION = 0x0112
 # `decode` checks the pixel count itself, against --max-pixels, from the header; Pillow's own
 # global limit would otherwise refuse some pictures with its own message and threshold.
 Image.MAX_IMAGE_PIXELS = None
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB'))
 
 
 class ImageError(ValueError):
@@ -32,15 +34,19 @@ class ImageError(ValueError):
 
 @dataclasses.dataclass
 class Decoded:
-  """An RGB picture, upright, possibly decoded at reduced scale (see `decode`)."""
-  image: Image.Image
+  """An sRGB picture, upright, possibly decoded at reduced scale (see `decode`)."""
+  image: Image.Image  # RGB, transparent areas flattened onto the background colour
   full_size: tuple[int, int]  # upright size of the source at full scale
   notes: tuple[str, ...] = ()
+  alpha: Image.Image | None = None  # the source's transparency (mode L), when it has one
 
 
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
-           min_side: int | None = None) -> Decoded:
-  """Decodes an encoded picture to upright 8-bit RGB.
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | None = None,
+           background: tuple[int, int, int] = WHITE) -> Decoded:
+  """Decodes an encoded picture to upright 8-bit sRGB.
+
+  Colours are converted to sRGB from an embedded ICC profile, if any (the networks were trained on
+  sRGB pictures).
 
   The pixel count is checked against `max_pixels` from the header, before any pixel is decoded,
   so a decompression bomb costs nothing. With `min_side`, a JPEG is decoded at the smallest
@@ -64,26 +70,47 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
       width, height = height, width
     if min_side and image.format == 'JPEG':
       image.draft('RGB', (2 * min_side, 2 * min_side))  # margin: Lanczos does the rest
-    image = _to_rgb(ImageOps.exif_transpose(image))
-  except (OSError, ValueError, SyntaxError, EOFError) as e:
+    image = ImageOps.exif_transpose(image)
+    alpha = _alpha(image)
+    rgb, converted = _to_srgb(_eight_bit(image))
+  except (OSError, ValueError, SyntaxError, EOFError, ImageCms.PyCMSError) as e:
     raise ImageError(f'cannot decode: {e}') from None
-  return Decoded(image, (width, height), tuple(notes))
+  if converted:
+    notes.append(f'converted to sRGB from {converted}')
+  if alpha is not None:
+    rgb = Image.composite(rgb, Image.new('RGB', rgb.size, background), alpha)
+  return Decoded(rgb, (width, height), tuple(notes), alpha)
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-  """Any Pillow mode -> 8-bit RGB; transparency is flattened onto white."""
+def _eight_bit(image: Image.Image) -> Image.Image:
   if image.mode.startswith('I;16') or image.mode in ('I', 'F'):
     levels = np.asarray(image, dtype=np.float32)
     if image.mode != 'F' and levels.max(initial=0) > 255:
       levels = levels / 257.0  # 16-bit range down to 8-bit
-    image = Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8))
+    return Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8))
+  return image
+
+
+def _alpha(image: Image.Image) -> Image.Image | None:
   if image.mode in ('RGBA', 'LA', 'PA') or 'transparency' in image.info:
-    rgba = image.convert('RGBA')
-    white = Image.new('RGBA', rgba.size, (255, 255, 255, 255))
-    image = Image.alpha_composite(white, rgba)
+    alpha = image.convert('RGBA').getchannel('A')
+    return None if alpha.getextrema() == (255, 255) else alpha
+  return None
+
+
+def _to_srgb(image: Image.Image) -> tuple[Image.Image, str | None]:
+  """(RGB picture in sRGB, the name of the profile it was converted from, if any)."""
+  icc = image.info.get('icc_profile')
+  base = {'RGBA': 'RGB', 'LA': 'L', 'PA': 'RGB', 'P': 'RGB'}.get(image.mode, image.mode)
+  if icc and base in ('RGB', 'L', 'CMYK'):
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    name = ImageCms.getProfileDescription(source).strip()
+    if 'srgb' not in name.lower():
+      rgb = ImageCms.profileToProfile(image.convert(base), source, SRGB, outputMode='RGB')
+      return rgb, name
   rgb = image.convert('RGB')
   rgb.load()
-  return rgb
+  return rgb, None
 
 
 def to_unit_float(image: Image.Image) -> np.ndarray:
@@ -93,61 +120,37 @@ def to_unit_float(image: Image.Image) -> np.ndarray:
 
 def style_input(image: Image.Image) -> np.ndarray:
   """The prediction network's input: shorter side to 256, centre crop, [0, 1]."""
-  return to_unit_float(ImageOps.fit(image, (STYLE_SIZE, STYLE_SIZE), method=_RESAMPLE))
+  return to_unit_float(ImageOps.fit(image, (STYLE_SIZE, STYLE_SIZE), method=RESAMPLE))
 
 
-@dataclasses.dataclass(frozen=True)
-class Framing:
-  """Where the picture sits inside the network's 384x384 square, and the size to deliver."""
-  box: tuple[int, int, int, int]  # left, top, right, bottom inside the square
-  output_size: tuple[int, int]
-
-
-def content_input(image: Image.Image, full_size: tuple[int, int], frame: str = 'fit',
-                  max_size: int = 1024) -> tuple[np.ndarray, Framing]:
-  """The transfer network's input for `image`, and how to turn its output back into a picture.
-
-  The output keeps the source's aspect ratio ("fit") or is the centre square ("square"); its long
-  side is the source's, capped at `max_size` (0: no cap).
-  """
-  width, height = full_size
+def content_input(image: Image.Image, frame: str = 'fit'
+                  ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+  """The transfer network's input for `image`, and the box (left, top, right, bottom) of the
+  384x384 output that holds the picture: the whole square for "square", the picture's own
+  aspect for "fit"."""
   if frame == 'square':
-    side = min(width, height) if not max_size else min(width, height, max_size)
-    square = ImageOps.fit(image, (CONTENT_SIZE, CONTENT_SIZE), method=_RESAMPLE)
-    return to_unit_float(square), Framing((0, 0, CONTENT_SIZE, CONTENT_SIZE), (side, side))
+    square = ImageOps.fit(image, (CONTENT_SIZE, CONTENT_SIZE), method=RESAMPLE)
+    return to_unit_float(square), (0, 0, CONTENT_SIZE, CONTENT_SIZE)
   if frame != 'fit':
     raise ValueError(f'frame must be one of {FRAMES}, got {frame!r}')
-  long_side = max(width, height) if not max_size else min(max(width, height), max_size)
-  output_size = _scaled((width, height), long_side)
-  inner_w, inner_h = _scaled(image.size, CONTENT_SIZE)
-  pixels = to_unit_float(image.resize((inner_w, inner_h), _RESAMPLE))
+  inner_w, inner_h = scaled(image.size, CONTENT_SIZE)
+  pixels = to_unit_float(image.resize((inner_w, inner_h), RESAMPLE))
   left, top = (CONTENT_SIZE - inner_w) // 2, (CONTENT_SIZE - inner_h) // 2
   padded = np.pad(pixels, ((top, CONTENT_SIZE - inner_h - top),
                            (left, CONTENT_SIZE - inner_w - left), (0, 0)), mode='reflect')
-  return padded, Framing((left, top, left + inner_w, top + inner_h), output_size)
+  return padded, (left, top, left + inner_w, top + inner_h)
 
 
-def _scaled(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+def scaled(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+  """`size` scaled so its long side is `long_side`, never below 1x1."""
   scale = long_side / max(size)
   return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
-def content_output(stylized: np.ndarray, framing: Framing) -> Image.Image:
-  """The network's 384x384 [0, 1] output -> the delivered RGB picture."""
-  left, top, right, bottom = framing.box
+def network_output(stylized: np.ndarray, box: tuple[int, int, int, int],
+                   size: tuple[int, int]) -> Image.Image:
+  """The network's 384x384 [0, 1] output -> the picture's region, as RGB of `size`."""
+  left, top, right, bottom = box
   pixels = np.clip(np.rint(stylized[top:bottom, left:right] * 255.0), 0, 255).astype(np.uint8)
   picture = Image.fromarray(pixels)
-  if picture.size != framing.output_size:
-    picture = picture.resize(framing.output_size, _RESAMPLE)
-  return picture
-
-
-def encode(image: Image.Image, fmt: str = 'jpeg', jpeg_quality: int = 90) -> bytes:
-  buffer = io.BytesIO()
-  if fmt == 'jpeg':
-    image.save(buffer, 'JPEG', quality=jpeg_quality, optimize=True)
-  elif fmt == 'png':
-    image.save(buffer, 'PNG')
-  else:
-    raise ValueError(f'format must be one of {sorted(FORMATS)}, got {fmt!r}')
-  return buffer.getvalue()
+  return picture if picture.size == size else picture.resize(size, RESAMPLE)

@@ -75,9 +75,11 @@ def _image_batch(image: np.ndarray, size: int, what: str) -> np.ndarray:
   if image.shape != (size, size, 3) or image.dtype != np.float32:
     raise BadModelInput(f'{what} must be float32 of shape ({size}, {size}, 3), '
                         f'got {image.dtype}{image.shape}')
-  if not np.isfinite(image).all() or image.min() < 0.0 or image.max() > 1.0:
+  if not np.isfinite(image).all():
+    raise BadModelInput(f'{what} values must lie in [0, 1], got NaN or infinity')
+  if image.min() < 0.0 or image.max() > 1.0:
     raise BadModelInput(f'{what} values must lie in [0, 1] (RGB scaled by 1/255), '
-                        f'got [{np.nanmin(image):.3g}, {np.nanmax(image):.3g}]')
+                        f'got [{image.min():.3g}, {image.max():.3g}]')
   return image[np.newaxis]
 
 

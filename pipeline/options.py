@@ -6,14 +6,32 @@ import datetime
 import os
 
 from apache_beam.io.filesystems import FileSystems
+from PIL import ImageColor
 
-from models import imaging, registry
+from models import imaging, registry, rendering
 
 
 def _boolean(text: str) -> bool:
   if text.lower() not in ('true', 'false'):
     raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
   return text.lower() == 'true'
+
+
+def _box(text: str) -> tuple[int, int]:
+  try:
+    width, height = (int(v) for v in text.lower().split('x'))
+  except ValueError:
+    raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, got {text!r}') from None
+  if width < 1 or height < 1:
+    raise argparse.ArgumentTypeError(f'box sides must be >= 1, got {text!r}')
+  return width, height
+
+
+def _colour(text: str) -> tuple[int, int, int]:
+  try:
+    return ImageColor.getrgb(text)[:3]
+  except ValueError:
+    raise argparse.ArgumentTypeError(f'not a colour: {text!r}') from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -49,21 +67,34 @@ def parser() -> argparse.ArgumentParser:
   models.add_argument('--num-threads', '--num_threads', type=int, default=1,
                       help='threads per interpreter; one interpreter per DoFn instance '
                            '(default: %(default)s)')
-  rendering = p.add_argument_group('rendering')
-  rendering.add_argument('--frame', choices=imaging.FRAMES, default='fit',
-                         help='fit: keep the whole picture and its aspect ratio; square: the '
-                              'published demo\'s centre crop (default: %(default)s)')
-  rendering.add_argument('--max-size', '--max_size', type=int, default=1024,
-                         help='long side of the output: the source\'s, capped at this; 0 for '
-                              'no cap (default: %(default)s)')
-  rendering.add_argument('--format', choices=sorted(imaging.FORMATS), default='jpeg',
-                         help='output format (default: %(default)s)')
-  rendering.add_argument('--jpeg-quality', '--jpeg_quality', type=int, default=90,
-                         help='(default: %(default)s)')
-  rendering.add_argument('--max-pixels', '--max_pixels', type=int,
-                         default=imaging.DEFAULT_MAX_PIXELS,
-                         help='refuse a picture with more pixels than this, before decoding it '
-                              '(default: %(default)s)')
+  out = p.add_argument_group('rendering')
+  out.add_argument('--frame', choices=imaging.FRAMES, default='fit',
+                   help='fit: keep the whole picture and its aspect ratio; square: the published '
+                        'demo\'s centre crop (default: %(default)s)')
+  out.add_argument('--max-size', '--max_size', type=int, default=1024,
+                   help='long side of the output: the source\'s, capped at this; 0 for the '
+                        'source\'s own size (default: %(default)s)')
+  out.add_argument('--box', type=_box, default=None, metavar='WxH',
+                   help='deliver at an exact box instead of --max-size (see --box-mode)')
+  out.add_argument('--box-mode', '--box_mode', choices=rendering.BOX_MODES, default='fit',
+                   help='fit: the whole picture inside the box; fill: cover the box, centre-'
+                        'cropped to exactly WxH (default: %(default)s)')
+  out.add_argument('--format', choices=sorted(rendering.FORMATS), default='jpeg',
+                   help='output format (default: %(default)s)')
+  out.add_argument('--jpeg-quality', '--jpeg_quality', type=int, default=90,
+                   help='JPEG and WebP quality (default: %(default)s)')
+  out.add_argument('--progressive', nargs='?', const=True, default=False, type=_boolean,
+                   metavar='true|false', help='progressive JPEG')
+  out.add_argument('--background', type=_colour, default=imaging.WHITE, metavar='#RRGGBB',
+                   help='colour that transparent areas are flattened onto (JPEG outputs, and '
+                        'what the network sees there) (default: #ffffff)')
+  out.add_argument('--preserve-colour', '--preserve_colour', nargs='?', const=True,
+                   default=False, type=_boolean, metavar='true|false',
+                   help='keep the content\'s colours, take only the style\'s texture')
+  out.add_argument('--max-pixels', '--max_pixels', type=int,
+                   default=imaging.DEFAULT_MAX_PIXELS,
+                   help='refuse a picture with more pixels than this, before decoding it '
+                        '(default: %(default)s)')
   rerun = p.add_mutually_exclusive_group()
   rerun.add_argument('--skip-existing', '--skip_existing', dest='skip_existing', nargs='?',
                      const=True, default=True, type=_boolean, metavar='true|false',
@@ -90,5 +121,8 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.error('--jpeg-quality must be between 1 and 95')
   if FileSystems.get_scheme(job.output) is None:
     job.output = os.path.abspath(job.output)  # manifests and listings then name files alike
+  job.rendering = rendering.Rendering(
+      job.frame, job.max_size, job.box, job.box_mode, job.format, job.jpeg_quality,
+      job.progressive, job.background, job.preserve_colour)
   job.run_id = job.run_id or datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
   return job, beam_args

@@ -52,27 +52,21 @@ def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
       {'ref': refs, 'done': done}
       | 'JoinDone' >> beam.CoGroupByKey()
       | 'PlanPairs' >> beam.ParDo(
-          PlanPairs(job.output, job.format, (plan.prediction.sha256, plan.transfer.sha256),
-                    rendering_options(job)), style_map
+          PlanPairs(job.output, job.rendering, (plan.prediction.sha256, plan.transfer.sha256)),
+          style_map
       ).with_outputs(SKIPPED, main='todo'))
   loaded = planned.todo | 'LoadContent' >> beam.ParDo(
-      LoadContent(job.frame, job.max_size, job.max_pixels)).with_outputs(FAILED, main='images')
+      LoadContent(job.rendering, job.max_pixels)).with_outputs(FAILED, main='images')
   stylized = loaded.images | 'Stylize' >> beam.ParDo(
-      Stylize(plan.transfer, job.num_threads), style_map).with_outputs(FAILED, main='pictures')
+      Stylize(plan.transfer, job.num_threads, job.rendering), style_map
+  ).with_outputs(FAILED, main='pictures')
   written = stylized.pictures | 'WriteOutputs' >> beam.ParDo(
-      WriteOutput(job.output, job.format, job.jpeg_quality, plan.transfer.sha256)
-  ).with_outputs(FAILED, main='rows')
+      WriteOutput(job.output, job.rendering, plan.transfer.sha256)).with_outputs(FAILED, main='rows')
 
   failures = ((loaded[FAILED], stylized[FAILED], written[FAILED])
               | 'DeadLetters' >> beam.Flatten())
   _ = (written.rows, planned[SKIPPED], failures) | 'Manifest' >> WriteManifest(
       job.output, job.run_id, plan.transfer.sha256)
-
-
-def rendering_options(job) -> dict:
-  """The options that change an output's pixels or bytes (they are part of its fingerprint)."""
-  return {'frame': job.frame, 'max_size': job.max_size, 'format': job.format,
-          'jpeg_quality': job.jpeg_quality}
 
 
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunOutcome:

@@ -151,8 +151,8 @@ def test_large_photo_is_decoded_in_bounded_memory(tmp_path):
       'data = open(sys.argv[1], "rb").read()\n'
       'before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n'
       'decoded = imaging.decode(data, min_side=1024)\n'
-      'x, framing = imaging.content_input(decoded.image, decoded.full_size, "fit", 1024)\n'
-      'picture = imaging.content_output(x, framing)\n'
+      'x, box = imaging.content_input(decoded.image, "fit")\n'
+      'picture = imaging.network_output(x, box, (1024, 768))\n'
       'peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n'
       'print(json.dumps([peak - before, decoded.image.size, picture.size]))\n')
   grown_kib, decoded_size, output_size = json.loads(subprocess.run(

@@ -17,6 +17,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from models.rendering import Rendering
 from transforms.io import version_of
 from transforms.manifest import manifest_dir
 from transforms.records import (METRICS_NAMESPACE, SKIPPED, WRITTEN, ContentToDo, ImageRef,
@@ -25,9 +26,9 @@ from transforms.write import output_uri
 
 
 def fingerprint(content: ImageRef, style: ImageRef, models_sha256: tuple[str, str],
-                rendering: dict) -> str:
+                render: Rendering) -> str:
   recipe = [content.uri, content.version, style.uri, style.version, *models_sha256,
-            sorted(rendering.items())]
+            sorted(dataclasses.asdict(render).items())]
   return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:20]
 
 
@@ -73,12 +74,11 @@ class DonePairs(beam.PTransform):
 class PlanPairs(beam.DoFn):
   """(content_uri, {'ref': refs, 'done': done outputs}) + styles -> ContentToDo, or skipped rows."""
 
-  def __init__(self, output: str, fmt: str, models_sha256: tuple[str, str], rendering: dict):
+  def __init__(self, output: str, render: Rendering, models_sha256: tuple[str, str]):
     super().__init__()
     self._output = output
-    self._fmt = fmt
+    self._render = render
     self._models_sha256 = models_sha256
-    self._rendering = rendering
     self._contents = Metrics.counter(METRICS_NAMESPACE, 'contents')
     self._skipped = Metrics.counter(METRICS_NAMESPACE, 'pairs_skipped')
 
@@ -93,8 +93,8 @@ class PlanPairs(beam.DoFn):
         ref = dataclasses.replace(ref, version=_version_or_none(ref.uri))
       todo = {}
       for style_id in sorted(styles):
-        fp = fingerprint(ref, styles[style_id].ref, self._models_sha256, self._rendering)
-        out = output_uri(self._output, style_id, ref.id, self._fmt) if ref.id else None
+        fp = fingerprint(ref, styles[style_id].ref, self._models_sha256, self._render)
+        out = output_uri(self._output, style_id, ref.id, self._render.extension) if ref.id else None
         if out is not None and latest.get(out) == fp:
           self._skipped.inc()
           yield beam.pvalue.TaggedOutput(SKIPPED, {

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
-
 import numpy as np
 from PIL import Image
 
@@ -39,10 +37,14 @@ class ContentToDo:
 
 @dataclasses.dataclass
 class ContentImage:
-  """A decoded content picture, ready for the transfer network."""
+  """A decoded content picture, ready for the transfer network, and how to deliver its output."""
   todo: ContentToDo
   network_input: np.ndarray
-  framing: Any  # models.imaging.Framing
+  box: tuple[int, int, int, int]  # the picture's region of the network's output
+  size: tuple[int, int]  # delivered size of the whole frame
+  crop: tuple[int, int, int, int] | None = None  # then cut to this ("fill" into a box)
+  source: Image.Image | None = None  # the content at `size`, for colour preservation
+  alpha: Image.Image | None = None  # the content's transparency at `size`
   notes: tuple[str, ...] = ()
 
 

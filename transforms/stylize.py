@@ -8,8 +8,8 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from models import imaging
-from models.interpreter import CONTENT_SIZE, StyleTransfer
+from models import imaging, rendering
+from models.interpreter import StyleTransfer
 from models.registry import ModelFile
 from transforms.io import read_bytes
 from transforms.models_on_worker import LoadsModel, timed_ms
@@ -25,10 +25,9 @@ def _charge_every_style(failure: Failure, todo: ContentToDo):
 class LoadContent(beam.DoFn):
   """ContentToDo -> ContentImage (decoded, upright, framed for the network)."""
 
-  def __init__(self, frame: str, max_size: int, max_pixels: int):
+  def __init__(self, render: rendering.Rendering, max_pixels: int):
     super().__init__()
-    self._frame = frame
-    self._max_size = max_size
+    self._render = render
     self._max_pixels = max_pixels
     self._read = Metrics.counter(METRICS_NAMESPACE, 'images_read')
     self._failed = Metrics.counter(METRICS_NAMESPACE, 'images_failed')
@@ -41,25 +40,40 @@ class LoadContent(beam.DoFn):
         raise ValueError(ref.problem)
       data = read_bytes(ref.uri)
       stage = 'decode'
-      min_side = max(self._max_size, CONTENT_SIZE) if self._max_size else None
-      decoded = imaging.decode(data, self._max_pixels, min_side=min_side)
-      network_input, framing = imaging.content_input(
-          decoded.image, decoded.full_size, self._frame, self._max_size)
+      render = self._render
+      decoded = imaging.decode(data, self._max_pixels, render.min_decode_side(),
+                               render.background)
+      network_input, box = imaging.content_input(decoded.image, render.frame)
+      size, crop = rendering.output_size(decoded.full_size, render)
+      source = (_framed(decoded.image, render.frame).resize(size, imaging.RESAMPLE)
+                if render.preserve_colour else None)
+      alpha = (None if decoded.alpha is None
+               else _framed(decoded.alpha, render.frame).resize(size, imaging.RESAMPLE))
     except Exception as e:  # pylint: disable=broad-except
       self._failed.inc()
       yield from _charge_every_style(Failure.of(e, stage, ref), todo)
       return
     self._read.inc()
-    yield ContentImage(todo, network_input, framing, decoded.notes)
+    yield ContentImage(todo, network_input, box, size, crop, source, alpha, decoded.notes)
+
+
+def _framed(image, frame: str):
+  """The part of the source the output shows: all of it, or its centre square."""
+  if frame != 'square':
+    return image
+  side = min(image.size)
+  left, top = (image.width - side) // 2, (image.height - side) // 2
+  return image.crop((left, top, left + side, top + side))
 
 
 class Stylize(LoadsModel, beam.DoFn):
   """ContentImage -> one StylizedImage per style it needs; one transfer interpreter per instance."""
   network_class = StyleTransfer
 
-  def __init__(self, model: ModelFile, num_threads: int):
+  def __init__(self, model: ModelFile, num_threads: int, render: rendering.Rendering):
     LoadsModel.__init__(self, model, num_threads)
     beam.DoFn.__init__(self)
+    self._render = render
     self._stylized = Metrics.counter(METRICS_NAMESPACE, 'pairs_stylized')
     self._inference_ms = Metrics.distribution(METRICS_NAMESPACE, 'inference_ms')
 
@@ -72,7 +86,9 @@ class Stylize(LoadsModel, beam.DoFn):
         continue
       try:
         stylized, ms = timed_ms(self._network.stylize, content.network_input, style.bottleneck)
-        picture = imaging.content_output(stylized, content.framing)
+        picture = rendering.finish(
+            imaging.network_output(stylized, content.box, content.size), self._render,
+            content.crop, content.source, content.alpha)
       except Exception as e:  # pylint: disable=broad-except
         yield beam.pvalue.TaggedOutput(FAILED, Failure.of(e, 'stylize', ref, style_id))
         continue

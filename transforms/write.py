@@ -5,35 +5,32 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from models import imaging
+from models import rendering
 from transforms.io import write_bytes
 from transforms.records import FAILED, METRICS_NAMESPACE, WRITTEN, Failure, StylizedImage
 
-_MIME = {'jpeg': 'image/jpeg', 'png': 'image/png'}
 
-
-def output_uri(output: str, style_id: str, content_id: str, fmt: str) -> str:
-  return FileSystems.join(output, style_id, f'{content_id}.{imaging.FORMATS[fmt]}')
+def output_uri(output: str, style_id: str, content_id: str, extension: str) -> str:
+  return FileSystems.join(output, style_id, f'{content_id}.{extension}')
 
 
 class WriteOutput(beam.DoFn):
   """StylizedImage -> a written file, and its manifest row."""
 
-  def __init__(self, output: str, fmt: str, jpeg_quality: int, model_sha256: str):
+  def __init__(self, output: str, render: rendering.Rendering, model_sha256: str):
     super().__init__()
     self._output = output
-    self._fmt = fmt
-    self._jpeg_quality = jpeg_quality
+    self._render = render
     self._model_sha256 = model_sha256
     self._written = Metrics.counter(METRICS_NAMESPACE, 'pairs_written')
 
   def process(self, item: StylizedImage):
-    uri = output_uri(self._output, item.style_id, item.ref.id, self._fmt)
+    uri = output_uri(self._output, item.style_id, item.ref.id, self._render.extension)
     stage = 'encode'
     try:
-      data = imaging.encode(item.picture, self._fmt, self._jpeg_quality)
+      data = rendering.encode(item.picture, self._render)
       stage = 'write'
-      write_bytes(uri, data, _MIME[self._fmt])
+      write_bytes(uri, data, rendering.MIME_TYPES[self._render.fmt])
     except Exception as e:  # pylint: disable=broad-except
       yield beam.pvalue.TaggedOutput(FAILED, Failure.of(e, stage, item.ref, item.style_id))
       return

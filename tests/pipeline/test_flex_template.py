@@ -33,7 +33,7 @@ def test_parameter_spelling_and_requiredness(name):
   assert PARAMETERS[name]['isOptional'] == (not action.required)
 
 
-@pytest.mark.parametrize('name', ['frame', 'format'])
+@pytest.mark.parametrize('name', ['frame', 'format', 'box_mode'])
 def test_choice_regexes_accept_exactly_the_choices(name):
   regex = re.compile(PARAMETERS[name]['regexes'][0])
   assert all(regex.match(choice) for choice in ACTIONS[name].choices)
@@ -45,7 +45,8 @@ def test_template_values_parse_as_the_job_expects():
       'content': 'gs://b/in/*.jpg', 'styles': 'gs://b/s/*', 'output': 'gs://b/out',
       'max_size': '2048', 'jpeg_quality': '85', 'skip_existing': 'false', 'frame': 'square',
       'num_threads': '2', 'max_pixels': '1000', 'format': 'png', 'model': 'magenta-fp16',
-      'run_id': 'nightly-1'}.items()]
+      'run_id': 'nightly-1', 'box': '640x480', 'box_mode': 'fill', 'progressive': 'true',
+      'background': '#102030', 'preserve_colour': 'true'}.items()]
   for name, parameter in PARAMETERS.items():
     value = next((a.split('=', 1)[1] for a in argv if a.startswith(f'--{name}=')), None)
     if value is not None:
@@ -53,6 +54,8 @@ def test_template_values_parse_as_the_job_expects():
   job, beam_args = options.parse(argv + ['--runner=DataflowRunner'])
   assert (job.max_size, job.jpeg_quality, job.skip_existing, job.frame, job.num_threads) == (
       2048, 85, False, 'square', 2)
+  assert job.rendering.box == (640, 480) and job.rendering.background == (16, 32, 48)
+  assert job.rendering.progressive and job.rendering.preserve_colour
   assert beam_args == ['--runner=DataflowRunner']
 
 

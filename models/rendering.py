@@ -1,0 +1,98 @@
+"""Delivering a stylized picture: its size, colours, transparency and encoding.
+
+Sizes: the source's own, its long side capped (`max_size`), or an exact `box` the picture is
+fitted into (whole frame) or fills (centre-cropped to exactly the box). Colours: outputs are sRGB
+and tagged so; `preserve_colour` keeps the content's colours and takes only the style's texture
+(the stylized luminance with the source's chroma). Transparency: the source's alpha is put back
+for PNG and WebP; a JPEG is flattened onto `background`. No source metadata (EXIF, GPS) is copied.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+
+from PIL import Image
+
+from models import imaging
+
+FORMATS = {'jpeg': 'jpg', 'png': 'png', 'webp': 'webp'}  # format -> file extension
+MIME_TYPES = {'jpeg': 'image/jpeg', 'png': 'image/png', 'webp': 'image/webp'}
+BOX_MODES = ('fit', 'fill')
+_SRGB_BYTES = imaging.SRGB.tobytes()
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendering:
+  """Everything that decides an output's pixels and bytes (all of it is in its fingerprint)."""
+  frame: str = 'fit'
+  max_size: int = 1024
+  box: tuple[int, int] | None = None
+  box_mode: str = 'fit'
+  fmt: str = 'jpeg'
+  jpeg_quality: int = 90
+  progressive: bool = False
+  background: tuple[int, int, int] = imaging.WHITE
+  preserve_colour: bool = False
+
+  @property
+  def extension(self) -> str:
+    return FORMATS[self.fmt]
+
+  def min_decode_side(self) -> int | None:
+    """How small a JPEG may be decoded (see `imaging.decode`); None: at full size."""
+    wanted = max(self.box) if self.box else self.max_size
+    return max(wanted, imaging.CONTENT_SIZE) if wanted else None
+
+
+def output_size(full_size: tuple[int, int], r: Rendering
+                ) -> tuple[tuple[int, int], tuple[int, int, int, int] | None]:
+  """(size the stylized frame is delivered at, crop box within it for "fill", else None)."""
+  width, height = full_size
+  if r.frame == 'square':
+    width = height = min(width, height)
+  if r.box:
+    box_w, box_h = r.box
+    pick = max if r.box_mode == 'fill' else min
+    scale = pick(box_w / width, box_h / height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if r.box_mode == 'fill':
+      left, top = (size[0] - box_w) // 2, (size[1] - box_h) // 2
+      return size, (left, top, left + box_w, top + box_h)
+    return size, None
+  long_side = max(width, height) if not r.max_size else min(max(width, height), r.max_size)
+  return imaging.scaled((width, height), long_side), None
+
+
+def finish(picture: Image.Image, r: Rendering, crop=None, source: Image.Image | None = None,
+           alpha: Image.Image | None = None) -> Image.Image:
+  """The stylized frame (RGB, at output size) -> the picture to encode.
+
+  `source` (the content at the same size) is needed for `preserve_colour`, `alpha` (likewise)
+  when the source had transparency."""
+  if r.preserve_colour:
+    _, cb, cr = source.convert('YCbCr').split()
+    picture = Image.merge('YCbCr', (picture.convert('L'), cb, cr)).convert('RGB')
+  if crop:
+    picture = picture.crop(crop)
+    alpha = alpha.crop(crop) if alpha is not None else None
+  if alpha is None:
+    return picture
+  if r.fmt in ('png', 'webp'):
+    picture.putalpha(alpha)
+    return picture
+  return Image.composite(picture, Image.new('RGB', picture.size, r.background), alpha)
+
+
+def encode(picture: Image.Image, r: Rendering) -> bytes:
+  """Encoded bytes, tagged sRGB."""
+  buffer = io.BytesIO()
+  if r.fmt == 'jpeg':
+    picture.save(buffer, 'JPEG', quality=r.jpeg_quality, progressive=r.progressive,
+                 icc_profile=_SRGB_BYTES)
+  elif r.fmt == 'png':
+    picture.save(buffer, 'PNG', icc_profile=_SRGB_BYTES)
+  elif r.fmt == 'webp':
+    picture.save(buffer, 'WEBP', quality=r.jpeg_quality, icc_profile=_SRGB_BYTES)
+  else:
+    raise ValueError(f'format must be one of {sorted(FORMATS)}, got {r.fmt!r}')
+  return buffer.getvalue()

@@ -1,0 +1,78 @@
+"""Delivering outputs: sizes, fit/fill boxes, colour preservation, transparency, encodings."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import gradient_picture
+from models import imaging
+from models.rendering import Rendering, encode, finish, output_size
+
+
+@pytest.mark.parametrize('full, render, size, crop', [
+    ((2000, 1000), Rendering(), (1024, 512), None),
+    ((2000, 1000), Rendering(max_size=0), (2000, 1000), None),
+    ((300, 200), Rendering(), (300, 200), None),  # never upscaled past the source by default
+    ((3, 5000), Rendering(), (1, 1024), None),
+    ((800, 600), Rendering(frame='square'), (600, 600), None),
+    ((2000, 1000), Rendering(box=(500, 500)), (500, 250), None),
+    ((2000, 1000), Rendering(box=(500, 500), box_mode='fill'), (1000, 500), (250, 0, 750, 500)),
+    ((1000, 2000), Rendering(box=(300, 200), box_mode='fill'), (300, 600), (0, 200, 300, 400)),
+])
+def test_output_size(full, render, size, crop):
+  assert output_size(full, render) == (size, crop)
+
+
+def test_preserve_colour_keeps_the_source_chroma_and_the_stylized_luminance():
+  source = gradient_picture(64, 48, 1)
+  stylized = gradient_picture(64, 48, 2)
+  out = finish(stylized.copy(), Rendering(preserve_colour=True), source=source)
+  y_out, cb_out, cr_out = (np.asarray(c, np.int16) for c in out.convert('YCbCr').split())
+  y_style, cb_style, cr_style = (np.asarray(c, np.int16) for c in stylized.convert('YCbCr').split())
+  y_src, cb_src, cr_src = (np.asarray(c, np.int16) for c in source.convert('YCbCr').split())
+  # Equal up to rounding and gamut clipping when going back to RGB.
+  assert np.abs(y_out - y_style).mean() < 0.25 * np.abs(y_src - y_style).mean()
+  assert np.abs(cb_out - cb_src).mean() < 0.25 * np.abs(cb_style - cb_src).mean()
+  assert np.abs(cr_out - cr_src).mean() < 0.25 * np.abs(cr_style - cr_src).mean()
+
+
+def test_fill_crops_to_exactly_the_box():
+  picture = gradient_picture(1000, 500)
+  out = finish(picture, Rendering(box=(500, 500), box_mode='fill'), crop=(250, 0, 750, 500))
+  assert out.size == (500, 500)
+  np.testing.assert_array_equal(np.asarray(out), np.asarray(picture)[:, 250:750])
+
+
+def _alpha():
+  alpha = Image.new('L', (20, 10), 0)
+  alpha.paste(255, (0, 0, 10, 10))
+  return alpha
+
+
+@pytest.mark.parametrize('fmt', ['png', 'webp'])
+def test_alpha_is_put_back_for_formats_that_have_it(fmt):
+  render = Rendering(fmt=fmt)
+  out = finish(gradient_picture(20, 10), render, alpha=_alpha())
+  decoded = Image.open(io.BytesIO(encode(out, render)))
+  assert decoded.mode == 'RGBA'
+  assert decoded.getpixel((15, 5))[3] == 0 and decoded.getpixel((5, 5))[3] == 255
+
+
+def test_jpeg_is_flattened_on_the_background():
+  render = Rendering(background=(0, 0, 255))
+  out = finish(gradient_picture(20, 10), render, alpha=_alpha())
+  assert out.mode == 'RGB' and out.getpixel((15, 5)) == (0, 0, 255)
+
+
+@pytest.mark.parametrize('render, pil_format', [
+    (Rendering(), 'JPEG'), (Rendering(fmt='png'), 'PNG'), (Rendering(fmt='webp'), 'WEBP'),
+    (Rendering(progressive=True), 'JPEG')])
+def test_outputs_are_tagged_srgb_and_carry_no_source_metadata(render, pil_format):
+  decoded = Image.open(io.BytesIO(encode(gradient_picture(32, 16), render)))
+  assert decoded.format == pil_format
+  assert decoded.info['icc_profile'] == imaging.SRGB.tobytes()
+  assert not decoded.getexif()
+  assert bool(decoded.info.get('progressive')) == render.progressive
