@@ -34,6 +34,16 @@ def _colour(text: str) -> tuple[int, int, int]:
     raise argparse.ArgumentTypeError(f'not a colour: {text!r}') from None
 
 
+def _strengths(text: str) -> list[float]:
+  try:
+    values = [float(v) for v in text.split(',')]
+  except ValueError:
+    raise argparse.ArgumentTypeError(f'expected numbers, got {text!r}') from None
+  if not all(0.0 <= v <= 1.0 for v in values):
+    raise argparse.ArgumentTypeError(f'strengths must lie in [0, 1], got {text!r}')
+  return values
+
+
 def parser() -> argparse.ArgumentParser:
   """Every multi-word flag also has an underscore form (--max_size), as Beam's and Flex
   Templates' parameters are spelled."""
@@ -88,6 +98,10 @@ def parser() -> argparse.ArgumentParser:
   out.add_argument('--background', type=_colour, default=imaging.WHITE, metavar='#RRGGBB',
                    help='colour that transparent areas are flattened onto (JPEG outputs, and '
                         'what the network sees there) (default: #ffffff)')
+  out.add_argument('--strength', type=_strengths, action='append', default=None,
+                   metavar='S[,S...]',
+                   help='style strength in [0, 1]: 1 is the full style, lower blends in the '
+                        'content\'s own style; several give one output each (default: 1)')
   out.add_argument('--preserve-colour', '--preserve_colour', nargs='?', const=True,
                    default=False, type=_boolean, metavar='true|false',
                    help='keep the content\'s colours, take only the style\'s texture')
@@ -121,6 +135,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.error('--jpeg-quality must be between 1 and 95')
   if FileSystems.get_scheme(job.output) is None:
     job.output = os.path.abspath(job.output)  # manifests and listings then name files alike
+  job.strength = tuple(sorted({v for values in job.strength or [[1.0]] for v in values}))
   job.rendering = rendering.Rendering(
       job.frame, job.max_size, job.box, job.box_mode, job.format, job.jpeg_quality,
       job.progressive, job.background, job.preserve_colour)

@@ -52,13 +52,14 @@ def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
       {'ref': refs, 'done': done}
       | 'JoinDone' >> beam.CoGroupByKey()
       | 'PlanPairs' >> beam.ParDo(
-          PlanPairs(job.output, job.rendering, (plan.prediction.sha256, plan.transfer.sha256)),
-          style_map
+          PlanPairs(job.output, job.rendering, job.strength,
+                    (plan.prediction.sha256, plan.transfer.sha256)), style_map
       ).with_outputs(SKIPPED, main='todo'))
   loaded = planned.todo | 'LoadContent' >> beam.ParDo(
       LoadContent(job.rendering, job.max_pixels)).with_outputs(FAILED, main='images')
   stylized = loaded.images | 'Stylize' >> beam.ParDo(
-      Stylize(plan.transfer, job.num_threads, job.rendering), style_map
+      Stylize(plan.transfer, job.num_threads, job.rendering,
+              plan.prediction if min(job.strength) < 1.0 else None), style_map
   ).with_outputs(FAILED, main='pictures')
   written = stylized.pictures | 'WriteOutputs' >> beam.ParDo(
       WriteOutput(job.output, job.rendering, plan.transfer.sha256)).with_outputs(FAILED, main='rows')
@@ -87,7 +88,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   if _only_described(p.options):
     print('The job was described, not run (--dry_run or --template_location).')
     return RunOutcome(result, {})
-  outcome = summary.collect(result, time.monotonic() - start, job.run_id, len(plan.styles))
+  outcome = summary.collect(result, time.monotonic() - start, job.run_id,
+                            len(plan.styles) * len(job.strength))
   write_bytes(FileSystems.join(manifest_dir(job.output), f'summary-{job.run_id}.json'),
               summary.to_json(outcome), 'application/json')
   print(summary.render(outcome))

@@ -9,24 +9,25 @@ from transforms.records import METRICS_NAMESPACE
 
 COUNTERS = ('contents', 'styles_predicted', 'styles_failed', 'images_read', 'images_failed',
             'pairs_stylized', 'pairs_written', 'pairs_skipped', 'pairs_failed',
-            'interpreter_loads', 'io_retries')
+            'content_bottlenecks', 'interpreter_loads', 'io_retries')
 
 
 def _value(result):
   return result.committed if result.committed is not None else result.attempted
 
 
-def collect(result, seconds: float, run_id: str, styles: int) -> dict:
+def collect(result, seconds: float, run_id: str, outputs_per_content: int) -> dict:
   """The summary of a finished run, as a dict (also written to the manifest folder).
 
-  `pairs_expected` is contents x styles; `accounted` says every pair ended written, skipped or
-  failed."""
+  `pairs_expected` is contents x outputs per content (styles x strengths); `accounted` says every
+  pair ended written, skipped or failed."""
   metrics = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
   counts = dict.fromkeys(COUNTERS, 0)
   for counter in metrics['counters']:
     counts[counter.key.metric.name] = counts.get(counter.key.metric.name, 0) + _value(counter)
-  summary = {'run_id': run_id, 'seconds': round(seconds, 2), 'styles': styles, **counts}
-  summary['pairs_expected'] = counts['contents'] * styles
+  summary = {'run_id': run_id, 'seconds': round(seconds, 2),
+             'outputs_per_content': outputs_per_content, **counts}
+  summary['pairs_expected'] = counts['contents'] * outputs_per_content
   summary['accounted'] = summary['pairs_expected'] == (
       counts['pairs_written'] + counts['pairs_skipped'] + counts['pairs_failed'])
   for dist in metrics['distributions']:

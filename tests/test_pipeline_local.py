@@ -92,3 +92,33 @@ def test_content_list_file_csv_with_ids(pictures, tiny_models, tmp_path):
   ids = sorted(r['content_id'] for r in read_manifest(out))
   assert ids[1] == 'sku-1' and ids[0].startswith('photo-')
   assert (out / 'warm' / 'sku-1.jpg').is_file()
+
+
+def test_strengths_blend_with_the_content_bottleneck_computed_once(pictures, tiny_models,
+                                                                    tmp_path):
+  out = tmp_path / 'out'
+  outcome = _run(pictures, tiny_models, out, '--strength', '0,0.5', '--strength', '1',
+                 '--format', 'png')
+  rows = read_manifest(out)
+  assert len(rows) == 3 * 2 * 3 == outcome.summary['pairs_expected']
+  assert outcome.summary['content_bottlenecks'] == 3  # once per content picture, not per pair
+  assert {r['strength'] for r in rows} == {0.0, 0.5, 1.0}
+  by_pair = {(r['content_uri'], r['style_id'], r['strength']): r['output_uri'] for r in rows}
+  square = str(pictures / 'content' / 'b' / 'square.png')
+  assert by_pair[(square, 'warm', 0.5)].endswith('.s0.50.png')
+  assert by_pair[(square, 'warm', 1.0)].endswith('/warm/' + square_id(rows, square) + '.png')
+  pixels = {key: np.asarray(Image.open(uri), np.int16) for key, uri in by_pair.items()}
+  # Strength 0 is the content's own style alone: the same whatever the style.
+  np.testing.assert_array_equal(pixels[(square, 'warm', 0.0)], pixels[(square, 'cool', 0.0)])
+  # And strength grows the distance from it.
+  far = lambda s: np.abs(pixels[(square, 'warm', s)] - pixels[(square, 'warm', 0.0)]).mean()
+  assert 0 < far(0.5) < far(1.0)
+
+
+def square_id(rows, uri):
+  return next(r['content_id'] for r in rows if r['content_uri'] == uri)
+
+
+def test_full_strength_needs_no_content_bottleneck(pictures, tiny_models, tmp_path):
+  outcome = _run(pictures, tiny_models, tmp_path / 'out')
+  assert outcome.summary['content_bottlenecks'] == 0

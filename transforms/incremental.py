@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 
 import apache_beam as beam
@@ -25,9 +26,9 @@ from transforms.records import (METRICS_NAMESPACE, SKIPPED, WRITTEN, ContentToDo
 from transforms.write import output_uri
 
 
-def fingerprint(content: ImageRef, style: ImageRef, models_sha256: tuple[str, str],
-                render: Rendering) -> str:
-  recipe = [content.uri, content.version, style.uri, style.version, *models_sha256,
+def fingerprint(content: ImageRef, style: ImageRef, strength: float,
+                models_sha256: tuple[str, str], render: Rendering) -> str:
+  recipe = [content.uri, content.version, style.uri, style.version, strength, *models_sha256,
             sorted(dataclasses.asdict(render).items())]
   return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:20]
 
@@ -74,10 +75,12 @@ class DonePairs(beam.PTransform):
 class PlanPairs(beam.DoFn):
   """(content_uri, {'ref': refs, 'done': done outputs}) + styles -> ContentToDo, or skipped rows."""
 
-  def __init__(self, output: str, render: Rendering, models_sha256: tuple[str, str]):
+  def __init__(self, output: str, render: Rendering, strengths: tuple[float, ...],
+               models_sha256: tuple[str, str]):
     super().__init__()
     self._output = output
     self._render = render
+    self._strengths = strengths
     self._models_sha256 = models_sha256
     self._contents = Metrics.counter(METRICS_NAMESPACE, 'contents')
     self._skipped = Metrics.counter(METRICS_NAMESPACE, 'pairs_skipped')
@@ -92,16 +95,17 @@ class PlanPairs(beam.DoFn):
       if ref.version is None and ref.problem is None:
         ref = dataclasses.replace(ref, version=_version_or_none(ref.uri))
       todo = {}
-      for style_id in sorted(styles):
-        fp = fingerprint(ref, styles[style_id].ref, self._models_sha256, self._render)
-        out = output_uri(self._output, style_id, ref.id, self._render.extension) if ref.id else None
-        if out is not None and latest.get(out) == fp:
+      for style_id, strength in itertools.product(sorted(styles), self._strengths):
+        fp = fingerprint(ref, styles[style_id].ref, strength, self._models_sha256, self._render)
+        out = ref.id and output_uri(self._output, style_id, ref.id, self._render.extension,
+                                    strength)
+        if out and latest.get(out) == fp:
           self._skipped.inc()
           yield beam.pvalue.TaggedOutput(SKIPPED, {
               'content_uri': ref.uri, 'content_id': ref.id, 'style_id': style_id,
-              'output_uri': out, 'status': SKIPPED, 'fingerprint': fp})
+              'strength': strength, 'output_uri': out, 'status': SKIPPED, 'fingerprint': fp})
         else:
-          todo[style_id] = fp
+          todo[(style_id, strength)] = fp
       if todo:
         yield ContentToDo(ref, todo)
 

@@ -32,7 +32,10 @@ class StyleResult:
 class ContentToDo:
   """A content picture and the styles it still needs, each with the pair's fingerprint."""
   ref: ImageRef
-  fingerprints: dict[str, str]  # style_id -> fingerprint of what its output is made from
+  fingerprints: dict[tuple[str, float], str]  # (style_id, strength) -> fingerprint of the pair
+
+  def needs_own_bottleneck(self) -> bool:
+    return any(strength < 1.0 for _, strength in self.fingerprints)
 
 
 @dataclasses.dataclass
@@ -46,12 +49,14 @@ class ContentImage:
   source: Image.Image | None = None  # the content at `size`, for colour preservation
   alpha: Image.Image | None = None  # the content's transparency at `size`
   notes: tuple[str, ...] = ()
+  style_input: np.ndarray | None = None  # the content as a style, for strengths below 1
 
 
 @dataclasses.dataclass
 class StylizedImage:
   ref: ImageRef
   style_id: str
+  strength: float
   fingerprint: str
   picture: Image.Image
   notes: tuple[str, ...] = ()
@@ -66,21 +71,23 @@ class Failure:
   stage: str
   error_type: str
   message: str
+  strength: float | None = None
 
   @classmethod
   def of(cls, error: BaseException, stage: str, content: ImageRef | None = None,
-         style_id: str | None = None) -> Failure:
+         style_id: str | None = None, strength: float | None = None) -> Failure:
     message = ' '.join(str(error).split())[:500] or type(error).__name__
     return cls(content.uri if content else '', content.id if content else None, style_id,
-               stage, type(error).__name__, message)
+               stage, type(error).__name__, message, strength)
 
-  def for_pair(self, content: ImageRef, style_id: str) -> Failure:
-    """This failure (say, of a style) charged to one (content, style) pair."""
+  def for_pair(self, content: ImageRef, style_id: str, strength: float) -> Failure:
+    """This failure (say, of a style) charged to one (content, style, strength) pair."""
     return dataclasses.replace(self, content_uri=content.uri, content_id=content.id,
-                               style_id=style_id)
+                               style_id=style_id, strength=strength)
 
   def row(self, model_sha256: str) -> dict:
     return {'content_uri': self.content_uri, 'content_id': self.content_id,
-            'style_id': self.style_id, 'output_uri': None, 'status': FAILED,
+            'style_id': self.style_id, 'strength': self.strength, 'output_uri': None,
+            'status': FAILED,
             'model_sha256': model_sha256, 'stage': self.stage,
             'error_type': self.error_type, 'message': self.message}

@@ -9,7 +9,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from models import imaging, rendering
-from models.interpreter import StyleTransfer
+from models.fetch import local_copy
+from models.interpreter import StylePredictor, StyleTransfer
 from models.registry import ModelFile
 from transforms.io import read_bytes
 from transforms.models_on_worker import LoadsModel, timed_ms
@@ -18,8 +19,8 @@ from transforms.records import (FAILED, METRICS_NAMESPACE, ContentImage, Content
 
 
 def _charge_every_style(failure: Failure, todo: ContentToDo):
-  for style_id in sorted(todo.fingerprints):
-    yield beam.pvalue.TaggedOutput(FAILED, failure.for_pair(todo.ref, style_id))
+  for style_id, strength in sorted(todo.fingerprints):
+    yield beam.pvalue.TaggedOutput(FAILED, failure.for_pair(todo.ref, style_id, strength))
 
 
 class LoadContent(beam.DoFn):
@@ -49,12 +50,15 @@ class LoadContent(beam.DoFn):
                 if render.preserve_colour else None)
       alpha = (None if decoded.alpha is None
                else _framed(decoded.alpha, render.frame).resize(size, imaging.RESAMPLE))
+      own_style = (imaging.style_input(decoded.image) if todo.needs_own_bottleneck()
+                   else None)
     except Exception as e:  # pylint: disable=broad-except
       self._failed.inc()
       yield from _charge_every_style(Failure.of(e, stage, ref), todo)
       return
     self._read.inc()
-    yield ContentImage(todo, network_input, box, size, crop, source, alpha, decoded.notes)
+    yield ContentImage(todo, network_input, box, size, crop, source, alpha, decoded.notes,
+                       own_style)
 
 
 def _framed(image, frame: str):
@@ -67,31 +71,53 @@ def _framed(image, frame: str):
 
 
 class Stylize(LoadsModel, beam.DoFn):
-  """ContentImage -> one StylizedImage per style it needs; one transfer interpreter per instance."""
+  """ContentImage -> one StylizedImage per (style, strength) it needs.
+
+  One transfer interpreter per instance; with strengths below 1, also a prediction interpreter,
+  which predicts the content's own bottleneck once per picture to blend with each style's:
+  b = strength * b_style + (1 - strength) * b_content.
+  """
   network_class = StyleTransfer
 
-  def __init__(self, model: ModelFile, num_threads: int, render: rendering.Rendering):
+  def __init__(self, model: ModelFile, num_threads: int, render: rendering.Rendering,
+               prediction: ModelFile | None = None):
     LoadsModel.__init__(self, model, num_threads)
     beam.DoFn.__init__(self)
     self._render = render
+    self._prediction = prediction
+    self._predictor = None
     self._stylized = Metrics.counter(METRICS_NAMESPACE, 'pairs_stylized')
+    self._own_bottlenecks = Metrics.counter(METRICS_NAMESPACE, 'content_bottlenecks')
     self._inference_ms = Metrics.distribution(METRICS_NAMESPACE, 'inference_ms')
+
+  def setup(self):
+    super().setup()
+    if self._prediction is not None:
+      self._predictor = StylePredictor(local_copy(self._prediction)[0], self._num_threads)
+      self._unreported_loads += 1
 
   def process(self, content: ContentImage, styles: dict[str, StyleResult]):
     ref = content.todo.ref
-    for style_id, fp in sorted(content.todo.fingerprints.items()):
+    own = None
+    for (style_id, strength), fp in sorted(content.todo.fingerprints.items()):
       style = styles[style_id]
       if style.error is not None:
-        yield beam.pvalue.TaggedOutput(FAILED, style.error.for_pair(ref, style_id))
+        yield beam.pvalue.TaggedOutput(FAILED, style.error.for_pair(ref, style_id, strength))
         continue
       try:
-        stylized, ms = timed_ms(self._network.stylize, content.network_input, style.bottleneck)
+        bottleneck = style.bottleneck
+        if strength < 1.0:
+          if own is None:
+            own = self._predictor.predict(content.style_input)
+            self._own_bottlenecks.inc()
+          bottleneck = strength * style.bottleneck + (1.0 - strength) * own
+        stylized, ms = timed_ms(self._network.stylize, content.network_input, bottleneck)
         picture = rendering.finish(
             imaging.network_output(stylized, content.box, content.size), self._render,
             content.crop, content.source, content.alpha)
       except Exception as e:  # pylint: disable=broad-except
-        yield beam.pvalue.TaggedOutput(FAILED, Failure.of(e, 'stylize', ref, style_id))
+        yield beam.pvalue.TaggedOutput(FAILED, Failure.of(e, 'stylize', ref, style_id, strength))
         continue
       self._stylized.inc()
       self._inference_ms.update(ms)
-      yield StylizedImage(ref, style_id, fp, picture, content.notes)
+      yield StylizedImage(ref, style_id, strength, fp, picture, content.notes)

@@ -10,8 +10,11 @@ from transforms.io import write_bytes
 from transforms.records import FAILED, METRICS_NAMESPACE, WRITTEN, Failure, StylizedImage
 
 
-def output_uri(output: str, style_id: str, content_id: str, extension: str) -> str:
-  return FileSystems.join(output, style_id, f'{content_id}.{extension}')
+def output_uri(output: str, style_id: str, content_id: str, extension: str,
+               strength: float = 1.0) -> str:
+  """Full style keeps the plain name; a weaker strength is named: `photo-1a2b.s0.50.jpg`."""
+  suffix = '' if strength == 1.0 else f'.s{strength:.2f}'
+  return FileSystems.join(output, style_id, f'{content_id}{suffix}.{extension}')
 
 
 class WriteOutput(beam.DoFn):
@@ -25,16 +28,19 @@ class WriteOutput(beam.DoFn):
     self._written = Metrics.counter(METRICS_NAMESPACE, 'pairs_written')
 
   def process(self, item: StylizedImage):
-    uri = output_uri(self._output, item.style_id, item.ref.id, self._render.extension)
+    uri = output_uri(self._output, item.style_id, item.ref.id, self._render.extension,
+                     item.strength)
     stage = 'encode'
     try:
       data = rendering.encode(item.picture, self._render)
       stage = 'write'
       write_bytes(uri, data, rendering.MIME_TYPES[self._render.fmt])
     except Exception as e:  # pylint: disable=broad-except
-      yield beam.pvalue.TaggedOutput(FAILED, Failure.of(e, stage, item.ref, item.style_id))
+      yield beam.pvalue.TaggedOutput(
+          FAILED, Failure.of(e, stage, item.ref, item.style_id, item.strength))
       return
     self._written.inc()
     yield {'content_uri': item.ref.uri, 'content_id': item.ref.id, 'style_id': item.style_id,
+           'strength': item.strength,
            'output_uri': uri, 'status': WRITTEN, 'model_sha256': self._model_sha256,
            'fingerprint': item.fingerprint, 'notes': list(item.notes)}
