@@ -116,6 +116,9 @@ def parser() -> argparse.ArgumentParser:
                           'style, models and options, as recorded in earlier manifests (default)')
   rerun.add_argument('--overwrite', dest='skip_existing', action='store_false',
                      help='render every pair again')
+  p.add_argument('--gallery-rows', '--gallery_rows', type=int, default=200,
+                 help='write OUTPUT/index.html, a contact sheet of the first N content pictures '
+                      'in every style; 0: none (default: %(default)s)')
   p.add_argument('--run-id', '--run_id', default=None,
                  help='names this run\'s manifest files (default: UTC time, e.g. 20261128T0300Z)')
   return p
@@ -129,8 +132,8 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.error('give the content pictures: --content GLOB or --content-list FILE')
   if not (job.styles or job.styles_list):
     p.error('give the styles: --styles GLOB or --styles-list FILE')
-  if job.num_threads < 1 or job.max_size < 0 or job.max_pixels < 1:
-    p.error('--num-threads and --max-pixels must be >= 1, --max-size >= 0')
+  if job.num_threads < 1 or job.max_pixels < 1 or job.max_size < 0 or job.gallery_rows < 0:
+    p.error('--num-threads and --max-pixels must be >= 1, --max-size and --gallery-rows >= 0')
   if not 1 <= job.jpeg_quality <= 95:
     p.error('--jpeg-quality must be between 1 and 95')
   if FileSystems.get_scheme(job.output) is None:

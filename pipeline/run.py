@@ -23,6 +23,7 @@ from pipeline import launch, options, summary, workers
 from transforms.inputs import ContentRefs
 from transforms.io import write_bytes
 from transforms.manifest import WriteManifest, manifest_dir
+from transforms.gallery import WriteGallery
 from transforms.incremental import DonePairs, PlanPairs
 from transforms.records import FAILED, SKIPPED
 from transforms.styles import PredictStyles
@@ -62,12 +63,15 @@ def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
               plan.prediction if min(job.strength) < 1.0 else None), style_map
   ).with_outputs(FAILED, main='pictures')
   written = stylized.pictures | 'WriteOutputs' >> beam.ParDo(
-      WriteOutput(job.output, job.rendering, plan.transfer.sha256)).with_outputs(FAILED, main='rows')
+      WriteOutput(job.output, job.rendering, plan.transfer.sha256, job.gallery_rows > 0)
+  ).with_outputs(FAILED, main='rows')
 
   failures = ((loaded[FAILED], stylized[FAILED], written[FAILED])
               | 'DeadLetters' >> beam.Flatten())
-  _ = (written.rows, planned[SKIPPED], failures) | 'Manifest' >> WriteManifest(
+  rows = (written.rows, planned[SKIPPED], failures) | 'Manifest' >> WriteManifest(
       job.output, job.run_id, plan.transfer.sha256)
+  if job.gallery_rows:
+    _ = rows | 'Gallery' >> WriteGallery(job.output, job.run_id, job.gallery_rows)
 
 
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunOutcome:

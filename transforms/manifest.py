@@ -19,7 +19,8 @@ def manifest_dir(output: str) -> str:
 
 
 class WriteManifest(beam.PTransform):
-  """(written rows, skipped rows, Failures) -> the results and failures JSONL files.
+  """(written rows, skipped rows, Failures) -> the results and failures JSONL files; returns
+  every pair's row.
 
   Every row is stamped with the run id, so a later run can tell which record is the newest."""
 
@@ -44,7 +45,8 @@ class WriteManifest(beam.PTransform):
     (failed_rows
      | 'FailuresToJson' >> beam.Map(stamped)
      | 'WriteFailures' >> beam.io.WriteToText(self._prefix.format('failures'), '.jsonl'))
-    return ((written, skipped, failed_rows)
-            | 'AllPairs' >> beam.Flatten()
-            | 'ToJson' >> beam.Map(stamped)
-            | 'WriteResults' >> beam.io.WriteToText(self._prefix.format('results'), '.jsonl'))
+    rows = (written, skipped, failed_rows) | 'AllPairs' >> beam.Flatten()
+    (rows
+     | 'ToJson' >> beam.Map(stamped)
+     | 'WriteResults' >> beam.io.WriteToText(self._prefix.format('results'), '.jsonl'))
+    return rows

@@ -6,6 +6,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from models import rendering
+from transforms import gallery
 from transforms.io import write_bytes
 from transforms.records import FAILED, METRICS_NAMESPACE, WRITTEN, Failure, StylizedImage
 
@@ -20,10 +21,12 @@ def output_uri(output: str, style_id: str, content_id: str, extension: str,
 class WriteOutput(beam.DoFn):
   """StylizedImage -> a written file, and its manifest row."""
 
-  def __init__(self, output: str, render: rendering.Rendering, model_sha256: str):
+  def __init__(self, output: str, render: rendering.Rendering, model_sha256: str,
+               thumbnails: bool = False):
     super().__init__()
     self._output = output
     self._render = render
+    self._thumbnails = thumbnails
     self._model_sha256 = model_sha256
     self._written = Metrics.counter(METRICS_NAMESPACE, 'pairs_written')
 
@@ -35,6 +38,11 @@ class WriteOutput(beam.DoFn):
       data = rendering.encode(item.picture, self._render)
       stage = 'write'
       write_bytes(uri, data, rendering.MIME_TYPES[self._render.fmt])
+      if self._thumbnails:
+        relative = uri[len(self._output.rstrip('/')) + 1:]
+        write_bytes(FileSystems.join(self._output, gallery.thumbnail_path(relative)),
+                    gallery.thumbnail_bytes(item.picture, self._render.background),
+                    'image/jpeg')
     except Exception as e:  # pylint: disable=broad-except
       yield beam.pvalue.TaggedOutput(
           FAILED, Failure.of(e, stage, item.ref, item.style_id, item.strength))

@@ -1,0 +1,109 @@
+"""A contact sheet to look at a run: `{output}/index.html`, content pictures as rows, styles (and
+strengths) as columns, each thumbnail linking to its full output, failures shown as such.
+
+The page is static and uses relative links only, so it works from a local folder or a bucket.
+Thumbnails are written beside the outputs under `{output}/_gallery/` by `WriteOutput`; a pair
+skipped by a re-run whose thumbnail is missing falls back to its full output.
+"""
+from __future__ import annotations
+
+import html
+import urllib.parse
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from models import rendering
+from transforms.io import write_bytes
+
+GALLERY_DIR = '_gallery'
+THUMBNAIL_SIDE = 192
+
+
+def thumbnail_bytes(picture, background=(255, 255, 255)) -> bytes:
+  small = picture.copy()
+  small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+  return rendering.encode(rendering.finish(
+      small.convert('RGB'), rendering.Rendering(background=background),
+      alpha=small.getchannel('A') if small.mode == 'RGBA' else None),
+      rendering.Rendering(jpeg_quality=80))
+
+
+def thumbnail_path(relative_output: str) -> str:
+  return f'{GALLERY_DIR}/{relative_output.rsplit(".", 1)[0]}.jpg'
+
+
+def _column(row) -> str:
+  strength = row.get('strength')
+  return row['style_id'] if strength in (None, 1.0) else f'{row["style_id"]} @ {strength:g}'
+
+
+def _cell(row, output: str) -> str:
+  if row['status'] == 'failed':
+    reason = f"{row.get('stage')}: {row.get('error_type')}: {row.get('message')}"
+    return f'<td class="failed" title="{html.escape(reason)}">failed<br><small>' \
+           f'{html.escape(row.get("stage") or "")}</small></td>'
+  relative = row['output_uri'][len(output.rstrip('/')) + 1:]
+  full = urllib.parse.quote(relative)
+  thumb = urllib.parse.quote(thumbnail_path(relative))
+  return (f'<td class="{row["status"]}"><a href="{full}"><img class="thumb" src="{thumb}" '
+          f'onerror="this.onerror=null;this.src=\'{full}\'" loading="lazy" alt=""></a></td>')
+
+
+def render_page(contents: list, output: str, run_id: str) -> str:
+  """contents: [(content key, [manifest rows])] -> the page's HTML."""
+  columns = sorted({_column(r) for _, rows in contents for r in rows})
+  lines = []
+  for key, rows in contents:
+    by_column = {_column(r): r for r in rows}
+    uri = rows[0]['content_uri']
+    cells = ''.join(_cell(by_column[c], output) if c in by_column else '<td></td>'
+                    for c in columns)
+    lines.append(f'<tr><th title="{html.escape(uri)}">{html.escape(str(key))}</th>{cells}</tr>')
+  header = ''.join(f'<th>{html.escape(c)}</th>' for c in columns)
+  return f'''<!doctype html>
+<html><head><meta charset="utf-8"><title>batch-stylize {html.escape(run_id)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 16px; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border: 1px solid #ddd; padding: 4px; text-align: center; vertical-align: middle; }}
+tbody th {{ max-width: 200px; overflow-wrap: anywhere; font-weight: normal; }}
+img.thumb {{ width: {THUMBNAIL_SIDE}px; height: {THUMBNAIL_SIDE}px; object-fit: contain; }}
+td.failed {{ background: #fdd; color: #900; width: {THUMBNAIL_SIDE}px; }}
+</style></head>
+<body>
+<h1>Run {html.escape(run_id)}</h1>
+<p>{len(contents)} content pictures (rows) x {len(columns)} styles (columns).</p>
+<table class="sheet"><thead><tr><th>content</th>{header}</tr></thead>
+<tbody>
+{chr(10).join(lines)}
+</tbody></table>
+<script>
+window.addEventListener('load', () => {{
+  const loaded = [...document.images].filter(i => i.complete && i.naturalWidth > 0);
+  document.body.dataset.loaded = loaded.length;
+}});
+</script>
+</body></html>
+'''
+
+
+class WriteGallery(beam.PTransform):
+  """Manifest rows -> `{output}/index.html` showing the first `max_rows` content pictures."""
+
+  def __init__(self, output: str, run_id: str, max_rows: int):
+    super().__init__()
+    self._output = output
+    self._run_id = run_id
+    self._max_rows = max_rows
+
+  def expand(self, rows):
+    output, run_id = self._output, self._run_id
+    return (rows
+            | 'ByContent' >> beam.Map(lambda r: (r['content_id'] or r['content_uri'], r))
+            | 'Group' >> beam.GroupByKey()
+            | 'FirstContents' >> beam.combiners.Top.Smallest(self._max_rows, key=lambda kv: kv[0])
+            | 'Render' >> beam.Map(lambda contents: render_page(
+                [(k, list(v)) for k, v in contents], output, run_id))
+            | 'Write' >> beam.Map(lambda page: write_bytes(
+                FileSystems.join(output, 'index.html'), page.encode(), 'text/html')))
