@@ -60,20 +60,23 @@ class _Network:
 
 
 def _checked(model_path, role, details, name, shape):
+  """The tensor's details; `shape` None accepts any shape (a dynamic-shape output)."""
   if name not in details:
     raise ModelContractError(
         f'{model_path} has no {role} tensor named {name!r} (it has {sorted(details)})')
   found = details[name]
-  if tuple(found['shape']) != shape or found['dtype'] != np.float32:
+  if (shape is not None and tuple(found['shape']) != shape) or found['dtype'] != np.float32:
     raise ModelContractError(
         f'{model_path}: {role} {name!r} is {found["dtype"].__name__}{list(found["shape"])}, '
         f'expected float32{list(shape)}')
   return found
 
 
-def _image_batch(image: np.ndarray, size: int, what: str) -> np.ndarray:
-  if image.shape != (size, size, 3) or image.dtype != np.float32:
-    raise BadModelInput(f'{what} must be float32 of shape ({size}, {size}, 3), '
+def _image_batch(image: np.ndarray, size: int | None, what: str) -> np.ndarray:
+  """`image` as a batch of one, checked; `size` None accepts any HxWx3."""
+  expected = (size, size, 3) if size else image.shape[:2] + (3,)
+  if image.ndim != 3 or image.shape != expected or image.dtype != np.float32:
+    raise BadModelInput(f'{what} must be float32 of shape {(size or "H", size or "W", 3)}, '
                         f'got {image.dtype}{image.shape}')
   if not np.isfinite(image).all():
     raise BadModelInput(f'{what} values must lie in [0, 1], got NaN or infinity')
@@ -111,3 +114,28 @@ class StyleTransfer(_Network):
     batch = _image_batch(content_image, CONTENT_SIZE, 'content image')
     out = self._run(**{CONTENT_IMAGE: batch, BOTTLENECK: _bottleneck_batch(bottleneck)})
     return out[0].copy()
+
+
+class DynamicStyleTransfer(StyleTransfer):
+  """A transfer network whose output follows its input's size (the 2019 dynamic-range release):
+  it paints a whole picture of any size in one pass."""
+  output = (STYLIZED_IMAGE, None)
+
+  def stylize_any(self, content_image: np.ndarray, bottleneck: np.ndarray) -> np.ndarray:
+    batch = _image_batch(content_image, None, 'content image')
+    index = self._input_index[CONTENT_IMAGE]
+    if tuple(self._interpreter.get_tensor(index).shape) != batch.shape:
+      self._interpreter.resize_tensor_input(index, batch.shape)
+      self._interpreter.allocate_tensors()
+    out = self._run(**{CONTENT_IMAGE: batch, BOTTLENECK: _bottleneck_batch(bottleneck)})
+    return out[0].copy()
+
+
+def open_transfer(model_path: str, num_threads: int = 1) -> StyleTransfer:
+  """The right wrapper for a transfer model file: fixed 384x384 output, or dynamic shape."""
+  transfer = DynamicStyleTransfer(model_path, num_threads)
+  details = transfer._interpreter.get_output_details()  # pylint: disable=protected-access
+  shape = tuple(next(d['shape'] for d in details if d['name'] == STYLIZED_IMAGE))
+  if shape == StyleTransfer.output[1]:
+    return StyleTransfer(model_path, num_threads)
+  return transfer

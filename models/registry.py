@@ -23,6 +23,7 @@ class ModelFile:
   """A model file: where to get it and, when known, the sha256 it must have."""
   uri: str
   sha256: str | None = None
+  in_model_dir: str | None = None  # its path under --model-dir, if not its own name
 
   @property
   def name(self) -> str:
@@ -36,8 +37,9 @@ class ModelSet:
   transfer: ModelFile
 
 
-def _published(file_name: str, sha256: str) -> ModelFile:
-  return ModelFile(PUBLISHED_BASE_URL + file_name, sha256)
+def _published(file_name: str, sha256: str, base_url: str = PUBLISHED_BASE_URL,
+               in_model_dir: str | None = None) -> ModelFile:
+  return ModelFile(base_url + file_name, sha256, in_model_dir)
 
 
 _INT8_PREDICTION = _published(
@@ -55,6 +57,14 @@ REGISTRY: dict[str, ModelSet] = {
         'magenta-fp16', _INT8_PREDICTION,
         _published('magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite',
                    '53b5243ed5aa33e408db7976c8a8e51a90a0f7708fd122a31428cd00fbdf6aa6')),
+    # The older (2019) dynamic-range release: its output follows the input's size, so with
+    # --working-size it paints a whole large picture in one pass (slower, no tiles).
+    'magenta-legacy-dynamic': ModelSet(
+        'magenta-legacy-dynamic', _INT8_PREDICTION,
+        _published('style_transfer_quantized_dynamic.tflite',
+                   '69b191c1f1f3f6520634293803a528469015a00269f982ebd38b7850f68d9341',
+                   'https://storage.googleapis.com/download.tensorflow.org/models/tflite/'
+                   'arbitrary_style_transfer/', 'legacy/style_transfer_quantized_dynamic.tflite')),
 }
 DEFAULT_MODEL = 'magenta-int8'
 
@@ -76,7 +86,7 @@ def resolve_model_set(spec: str, model_dir: str | None = None) -> ModelSet:
     chosen = REGISTRY[spec]
     if not model_dir:
       return chosen
-    in_dir = lambda f: ModelFile(FileSystems.join(model_dir, f.name), f.sha256)
+    in_dir = lambda f: ModelFile(FileSystems.join(model_dir, f.in_model_dir or f.name), f.sha256)
     return ModelSet(chosen.name, in_dir(chosen.prediction), in_dir(chosen.transfer))
   if ',' in spec:
     prediction, transfer = (part.strip() for part in spec.split(',', 1))

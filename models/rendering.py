@@ -33,6 +33,7 @@ class Rendering:
   progressive: bool = False
   background: tuple[int, int, int] = imaging.WHITE
   preserve_colour: bool = False
+  working_size: int = 0  # >0: the network paints at this long side (tiles or a dynamic model)
 
   @property
   def extension(self) -> str:
@@ -41,7 +42,7 @@ class Rendering:
   def min_decode_side(self) -> int | None:
     """How small a JPEG may be decoded (see `imaging.decode`); None: at full size."""
     wanted = max(self.box) if self.box else self.max_size
-    return max(wanted, imaging.CONTENT_SIZE) if wanted else None
+    return max(wanted, self.working_size, imaging.CONTENT_SIZE) if wanted else None
 
 
 def output_size(full_size: tuple[int, int], r: Rendering

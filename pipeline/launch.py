@@ -11,7 +11,7 @@ import dataclasses
 from apache_beam.io.filesystems import FileSystems
 
 from models import fetch, imaging, registry
-from models.interpreter import ModelContractError, StylePredictor, StyleTransfer
+from models.interpreter import ModelContractError, StylePredictor, open_transfer
 from pipeline import workers
 from transforms import inputs, io
 from transforms.manifest import manifest_dir
@@ -87,7 +87,7 @@ def _verified_models(spec: str, model_dir: str | None):
   try:
     chosen = registry.resolve_model_set(spec, model_dir)
     verified = []
-    for model, network in ((chosen.prediction, StylePredictor), (chosen.transfer, StyleTransfer)):
+    for model, network in ((chosen.prediction, StylePredictor), (chosen.transfer, open_transfer)):
       path, digest = fetch.local_copy(model)
       network(path)  # loads it and checks tensor names, shapes and dtypes
       verified.append(registry.ModelFile(model.uri, digest))

@@ -98,6 +98,10 @@ def parser() -> argparse.ArgumentParser:
   out.add_argument('--background', type=_colour, default=imaging.WHITE, metavar='#RRGGBB',
                    help='colour that transparent areas are flattened onto (JPEG outputs, and '
                         'what the network sees there) (default: #ffffff)')
+  out.add_argument('--working-size', '--working_size', type=int, default=0, metavar='PX',
+                   help='paint at this long side instead of 384: finer brush strokes relative to '
+                        'the picture, by overlapping colour-matched 384x384 tiles (or in one '
+                        'pass with --model magenta-legacy-dynamic); 0: off (default)')
   out.add_argument('--strength', type=_strengths, action='append', default=None,
                    metavar='S[,S...]',
                    help='style strength in [0, 1]: 1 is the full style, lower blends in the '
@@ -132,8 +136,10 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.error('give the content pictures: --content GLOB or --content-list FILE')
   if not (job.styles or job.styles_list):
     p.error('give the styles: --styles GLOB or --styles-list FILE')
-  if job.num_threads < 1 or job.max_pixels < 1 or job.max_size < 0 or job.gallery_rows < 0:
-    p.error('--num-threads and --max-pixels must be >= 1, --max-size and --gallery-rows >= 0')
+  if job.num_threads < 1 or job.max_pixels < 1 or min(
+      job.max_size, job.gallery_rows, job.working_size) < 0:
+    p.error('--num-threads and --max-pixels must be >= 1; --max-size, --gallery-rows and '
+            '--working-size >= 0')
   if not 1 <= job.jpeg_quality <= 95:
     p.error('--jpeg-quality must be between 1 and 95')
   if FileSystems.get_scheme(job.output) is None:
@@ -141,6 +147,6 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
   job.strength = tuple(sorted({v for values in job.strength or [[1.0]] for v in values}))
   job.rendering = rendering.Rendering(
       job.frame, job.max_size, job.box, job.box_mode, job.format, job.jpeg_quality,
-      job.progressive, job.background, job.preserve_colour)
+      job.progressive, job.background, job.preserve_colour, job.working_size)
   job.run_id = job.run_id or datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
   return job, beam_args

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import read_manifest
+from conftest import gradient_picture, read_manifest
 from pipeline import run as job
 
 
@@ -122,3 +122,13 @@ def square_id(rows, uri):
 def test_full_strength_needs_no_content_bottleneck(pictures, tiny_models, tmp_path):
   outcome = _run(pictures, tiny_models, tmp_path / 'out')
   assert outcome.summary['content_bottlenecks'] == 0
+
+
+def test_working_size_paints_large_pictures_in_tiles(pictures, tiny_models, tmp_path):
+  gradient_picture(1200, 800, seed=9).save(pictures / 'content' / 'b' / 'large.png')
+  out = tmp_path / 'out'
+  outcome = _run(pictures, tiny_models, out, '--working-size', '900', '--max-size', '1200',
+                 '--format', 'png')
+  assert outcome.summary['pairs_written'] == 8
+  large = [r for r in read_manifest(out) if r['content_uri'].endswith('large.png')]
+  assert {Image.open(r['output_uri']).size for r in large} == {(1200, 800)}

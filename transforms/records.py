@@ -50,6 +50,7 @@ class ContentImage:
   alpha: Image.Image | None = None  # the content's transparency at `size`
   notes: tuple[str, ...] = ()
   style_input: np.ndarray | None = None  # the content as a style, for strengths below 1
+  working: np.ndarray | None = None  # the content at --working-size, to paint in full
 
 
 @dataclasses.dataclass

@@ -8,9 +8,9 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from models import imaging, rendering
+from models import imaging, rendering, tiling
 from models.fetch import local_copy
-from models.interpreter import StylePredictor, StyleTransfer
+from models.interpreter import StylePredictor, open_transfer
 from models.registry import ModelFile
 from transforms.io import read_bytes
 from transforms.models_on_worker import LoadsModel, timed_ms
@@ -52,13 +52,15 @@ class LoadContent(beam.DoFn):
                else _framed(decoded.alpha, render.frame).resize(size, imaging.RESAMPLE))
       own_style = (imaging.style_input(decoded.image) if todo.needs_own_bottleneck()
                    else None)
+      working = (tiling.working_input(decoded.image, render.frame, render.working_size)
+                 if render.working_size else None)
     except Exception as e:  # pylint: disable=broad-except
       self._failed.inc()
       yield from _charge_every_style(Failure.of(e, stage, ref), todo)
       return
     self._read.inc()
     yield ContentImage(todo, network_input, box, size, crop, source, alpha, decoded.notes,
-                       own_style)
+                       own_style, working)
 
 
 def _framed(image, frame: str):
@@ -77,7 +79,7 @@ class Stylize(LoadsModel, beam.DoFn):
   which predicts the content's own bottleneck once per picture to blend with each style's:
   b = strength * b_style + (1 - strength) * b_content.
   """
-  network_class = StyleTransfer
+  network_class = staticmethod(open_transfer)
 
   def __init__(self, model: ModelFile, num_threads: int, render: rendering.Rendering,
                prediction: ModelFile | None = None):
@@ -111,10 +113,10 @@ class Stylize(LoadsModel, beam.DoFn):
             own = self._predictor.predict(content.style_input)
             self._own_bottlenecks.inc()
           bottleneck = strength * style.bottleneck + (1.0 - strength) * own
-        stylized, ms = timed_ms(self._network.stylize, content.network_input, bottleneck)
-        picture = rendering.finish(
-            imaging.network_output(stylized, content.box, content.size), self._render,
-            content.crop, content.source, content.alpha)
+        painted, ms = timed_ms(tiling.paint, self._network, content.network_input, content.box,
+                               content.working, bottleneck, content.size)
+        picture = rendering.finish(painted, self._render, content.crop, content.source,
+                                   content.alpha)
       except Exception as e:  # pylint: disable=broad-except
         yield beam.pvalue.TaggedOutput(FAILED, Failure.of(e, 'stylize', ref, style_id, strength))
         continue
