@@ -46,7 +46,7 @@ def test_unknown_spec_says_what_is_accepted(tmp_path):
 def test_published_files_in_shared_match_the_registry(magenta_dir):
   for model_set in registry.REGISTRY.values():
     for model in (model_set.prediction, model_set.transfer):
-      path = os.path.join(magenta_dir, model.name)
+      path = os.path.join(magenta_dir, model.in_model_dir or model.name)
       assert fetch.local_copy(ModelFile(path, model.sha256)) == (path, model.sha256)
 
 
