@@ -122,13 +122,17 @@ class DynamicStyleTransfer(StyleTransfer):
   output = (STYLIZED_IMAGE, None)
 
   def stylize_any(self, content_image: np.ndarray, bottleneck: np.ndarray) -> np.ndarray:
-    batch = _image_batch(content_image, None, 'content image')
+    """Stylizes an HxWx3 picture of any size; returns HxWx3."""
+    height, width = _image_batch(content_image, None, 'content image').shape[1:3]
+    # The network halves the picture twice and doubles it back: sides must be multiples of 4.
+    padded = np.pad(content_image, ((0, -height % 4), (0, -width % 4), (0, 0)), mode='reflect')
+    batch = padded[np.newaxis]
     index = self._input_index[CONTENT_IMAGE]
     if tuple(self._interpreter.get_tensor(index).shape) != batch.shape:
       self._interpreter.resize_tensor_input(index, batch.shape)
       self._interpreter.allocate_tensors()
     out = self._run(**{CONTENT_IMAGE: batch, BOTTLENECK: _bottleneck_batch(bottleneck)})
-    return out[0].copy()
+    return out[0, :height, :width].copy()
 
 
 def open_transfer(model_path: str, num_threads: int = 1) -> StyleTransfer:
