@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytest_plugins = ['gcs_emulator']  # the `gcs_emulator` and `gcs_bucket` fixtures
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / 'shared'
 REQUIRE_SHARED_ENV = 'STYLIZE_REQUIRE_SHARED'

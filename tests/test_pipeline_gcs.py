@@ -1,0 +1,154 @@
+"""The whole job against gs://, served by a local Cloud Storage emulator (see gcs_emulator.py).
+
+Content, styles, outputs, manifests and (in one test) the models live in an emulator bucket;
+nothing leaves 127.0.0.1.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+
+import google.auth
+from apache_beam.io.filesystems import FileSystems
+from PIL import Image
+
+from gcs_emulator import PROJECT
+from pipeline import run as job
+
+# Content pictures of the `pictures` fixture and their sizes (the default --max-size 1024 keeps
+# them whole); its styles are warm.png and cool.jpg.
+CONTENT_SIZES = {'a/photo.jpg': (320, 200), 'b/photo.jpg': (200, 300), 'b/square.png': (150, 150)}
+STYLE_IDS = {'warm', 'cool'}
+
+
+def _upload_pictures(gcs, pictures, bucket):
+  gcs.upload_tree(pictures / 'content', f'gs://{bucket}/content')
+  gcs.upload_tree(pictures / 'styles', f'gs://{bucket}/styles')
+  assert len(gcs.list(f'gs://{bucket}/content/')) == 3
+  assert len(gcs.list(f'gs://{bucket}/styles/')) == 2
+
+
+def _run(bucket, models, *extra):
+  return job.run([
+      '--content', f'gs://{bucket}/content/**', '--styles', f'gs://{bucket}/styles/*',
+      '--output', f'gs://{bucket}/out', '--model', models, '--runner', 'DirectRunner', *extra])
+
+
+def _manifest(gcs, bucket, kind='results'):
+  rows = []
+  for uri in gcs.list(f'gs://{bucket}/out/_manifest/{kind}-'):
+    if uri.endswith('.jsonl'):
+      rows += [json.loads(line) for line in gcs.read(uri).decode().splitlines() if line.strip()]
+  return rows
+
+
+def _outputs(gcs, bucket):
+  """Every object in a style folder, out/STYLE_ID/NAME (not the job's own _manifest/, _gallery/
+  or index.html)."""
+  prefix = f'gs://{bucket}/out/'
+  return {uri for uri in gcs.list(prefix)
+          if uri[len(prefix):].count('/') == 1 and not uri[len(prefix):].startswith('_')}
+
+
+def _check_every_pair_written(gcs, bucket):
+  """The six outputs, each a JPEG of its source's size, with one manifest row each."""
+  rows = _manifest(gcs, bucket)
+  assert len(rows) == len(CONTENT_SIZES) * len(STYLE_IDS)
+  assert {r['status'] for r in rows} == {'written'}
+  prefix = f'gs://{bucket}/content/'
+  assert {(r['content_uri'][len(prefix):], r['style_id']) for r in rows} == {
+      (content, style) for content in CONTENT_SIZES for style in STYLE_IDS}
+  # The two photo.jpg (in a/ and b/) get distinct ids, hence distinct outputs.
+  assert len({r['content_id'] for r in rows}) == len(CONTENT_SIZES)
+  for row in rows:
+    assert row['output_uri'] == f"gs://{bucket}/out/{row['style_id']}/{row['content_id']}.jpg"
+  assert _outputs(gcs, bucket) == {r['output_uri'] for r in rows}
+  for row in rows:
+    picture = Image.open(io.BytesIO(gcs.read(row['output_uri'])))
+    assert picture.format == 'JPEG'
+    assert picture.size == CONTENT_SIZES[row['content_uri'][len(prefix):]]
+  assert _manifest(gcs, bucket, 'failures') == []
+  return rows
+
+
+def test_beam_filesystems_and_the_client_share_the_emulator(gcs_emulator, gcs_bucket):
+  # Credentials resolve at once, offline, and never need a refresh (which would call Google).
+  credentials, project = google.auth.default()
+  assert credentials.valid and project == PROJECT
+  uri = f'gs://{gcs_bucket}/dir/file.bin'
+  gcs_emulator.upload(b'from the client', uri)
+  with FileSystems.open(uri) as f:
+    assert f.read() == b'from the client'
+  with FileSystems.create(f'gs://{gcs_bucket}/dir/other.bin') as f:
+    f.write(b'from Beam')
+  matched = FileSystems.match([f'gs://{gcs_bucket}/dir/*'])[0].metadata_list
+  assert sorted(m.path for m in matched) == [uri, f'gs://{gcs_bucket}/dir/other.bin']
+  assert gcs_emulator.read(f'gs://{gcs_bucket}/dir/other.bin') == b'from Beam'
+  FileSystems.delete([uri])
+  assert gcs_emulator.list(f'gs://{gcs_bucket}/') == [f'gs://{gcs_bucket}/dir/other.bin']
+
+
+def test_every_pair_is_written_to_gcs_with_its_manifest(gcs_emulator, gcs_bucket, pictures,
+                                                        tiny_models):
+  _upload_pictures(gcs_emulator, pictures, gcs_bucket)
+
+  outcome = _run(gcs_bucket, tiny_models)
+
+  _check_every_pair_written(gcs_emulator, gcs_bucket)
+  assert outcome.summary['pairs_written'] == 6
+  assert outcome.summary['pairs_failed'] == 0
+  assert outcome.summary['styles_predicted'] == 2
+  summary_uri = f"gs://{gcs_bucket}/out/_manifest/summary-{outcome.summary['run_id']}.json"
+  assert json.loads(gcs_emulator.read(summary_uri))['pairs_written'] == 6
+  # Nothing is left behind by the launch-time write check or the manifest's temporary files.
+  assert [uri for uri in gcs_emulator.list(f'gs://{gcs_bucket}/out/_manifest/')
+          if '.write-check-' in uri or 'beam-temp' in uri] == []
+
+
+def test_a_rerun_on_gcs_skips_what_is_done(gcs_emulator, gcs_bucket, pictures, tiny_models):
+  _upload_pictures(gcs_emulator, pictures, gcs_bucket)
+  _run(gcs_bucket, tiny_models, '--run-id', 'first')
+  written = {uri: gcs_emulator.read(uri) for uri in _outputs(gcs_emulator, gcs_bucket)}
+
+  again = _run(gcs_bucket, tiny_models, '--run-id', 'second')
+
+  assert again.summary['pairs_written'] == 0
+  assert again.summary['pairs_skipped'] == 6
+  second = [r for r in _manifest(gcs_emulator, gcs_bucket) if r['run_id'] == 'second']
+  assert {r['status'] for r in second} == {'skipped'} and len(second) == 6
+  assert {r['output_uri'] for r in second} == set(written)
+  assert {uri: gcs_emulator.read(uri) for uri in _outputs(gcs_emulator, gcs_bucket)} == written
+
+
+def test_models_are_read_from_gcs(gcs_emulator, gcs_bucket, pictures, tiny_models, tmp_path,
+                                  monkeypatch):
+  _upload_pictures(gcs_emulator, pictures, gcs_bucket)
+  for name in sorted(os.listdir(tiny_models)):
+    gcs_emulator.upload(os.path.join(tiny_models, name), f'gs://{gcs_bucket}/models/{name}')
+  cache = tmp_path / 'model_cache'
+  monkeypatch.setenv('STYLIZE_MODEL_CACHE', str(cache))
+
+  outcome = _run(gcs_bucket, f'gs://{gcs_bucket}/models')
+
+  rows = _check_every_pair_written(gcs_emulator, gcs_bucket)
+  assert outcome.summary['pairs_written'] == 6
+  # The models came from the bucket: copies of the very files uploaded, in the model cache.
+  cached = {p.name: p.read_bytes() for p in cache.rglob('*.tflite')}
+  uploaded = {name: open(os.path.join(tiny_models, name), 'rb').read()
+              for name in os.listdir(tiny_models) if name.endswith('.tflite')}
+  assert cached == uploaded and len(cached) == 2
+  transfer = next(data for name, data in uploaded.items() if 'transfer' in name)
+  assert {r['model_sha256'] for r in rows} == {hashlib.sha256(transfer).hexdigest()}
+
+
+def test_multi_processing_workers_write_to_gcs(gcs_emulator, gcs_bucket, pictures, tiny_models):
+  _upload_pictures(gcs_emulator, pictures, gcs_bucket)
+
+  outcome = _run(gcs_bucket, tiny_models,
+                 '--direct_running_mode=multi_processing', '--direct_num_workers=2')
+
+  _check_every_pair_written(gcs_emulator, gcs_bucket)
+  assert outcome.summary['pairs_written'] == 6
+  assert outcome.summary['pairs_failed'] == 0
