@@ -17,6 +17,8 @@ TEST = [
     'tensorflow-cpu>=2.16',
     'gcp-storage-emulator>=2024.8.3',
     'pytest>=8.0',
+    'build>=1.0',  # the sdist test, as Dataflow's staging builds it
+    'setuptools>=68',
 ]
 
 setuptools.setup(
