@@ -27,6 +27,7 @@ setuptools.setup(
     description='A Beam job that re-renders an image catalog in a set of artistic styles.',
     python_requires='>=3.10',
     packages=setuptools.find_packages(include=['pipeline', 'transforms', 'models']),
+    package_data={'models': ['data/*.json']},
     install_requires=RUNTIME,
     extras_require={'test': TEST},
     entry_points={'console_scripts': ['batch-stylize=pipeline.run:main']},

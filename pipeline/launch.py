@@ -10,7 +10,7 @@ import dataclasses
 
 from apache_beam.io.filesystems import FileSystems
 
-from models import fetch, imaging, registry
+from models import fetch, imaging, registry, style_bank
 from models.interpreter import ModelContractError, StylePredictor, open_transfer
 from pipeline import workers
 from transforms import inputs, io
@@ -26,14 +26,18 @@ class LaunchError(RuntimeError):
 class Plan:
   """What the graph is built from: checked inputs and verified models."""
   styles: list[ImageRef]
-  prediction: registry.ModelFile  # sha256 always set: workers load exactly the checked file
-  transfer: registry.ModelFile
+  prediction: registry.ModelFile | None  # None: not needed (built-in styles only)
+  transfer: registry.ModelFile  # sha256 always set: workers load exactly the checked file
 
 
 def prepare(job) -> Plan:
   _check_content(job.content, job.content_list)
   styles = _usable_styles(job)
-  prediction, transfer = _verified_models(job.model, job.model_dir)
+  # Built-in styles need no prediction network, unless a strength below 1 asks for the content's
+  # own bottleneck.
+  needs_prediction = min(job.strength) < 1.0 or not all(
+      ref.uri.startswith(style_bank.PREFIX) for ref in styles)
+  prediction, transfer = _verified_models(job.model, job.model_dir, needs_prediction)
   _check_writable(job.output, job.run_id)
   return Plan(styles, prediction, transfer)
 
@@ -60,6 +64,12 @@ def _check_content(patterns: list[str], list_files: list[str]) -> None:
 def _usable_styles(job) -> list[ImageRef]:
   named: list[tuple[str, str | None]] = []
   for pattern in job.styles:
+    if pattern.startswith(style_bank.PREFIX):
+      try:
+        named.extend((style_bank.PREFIX + name, name) for name in style_bank.names(pattern))
+      except KeyError as e:
+        raise LaunchError(e.args[0]) from None
+      continue
     found = sorted(_match(pattern))
     if not found:
       raise LaunchError(f'--styles {pattern!r} matched no file')
@@ -69,13 +79,16 @@ def _usable_styles(job) -> list[ImageRef]:
       named.extend(inputs.read_list_file(list_file))
     except Exception as e:  # pylint: disable=broad-except
       raise LaunchError(f'--styles-list {list_file!r}: {type(e).__name__}: {e}') from None
-  styles = [dataclasses.replace(ref, version=io.version_of(ref.uri))
+  styles = [dataclasses.replace(ref, version=_style_version(ref.uri))
             for ref in inputs.style_refs(named)]
   problems = []
   for ref in styles:
     try:
       if ref.problem:
         raise ValueError(ref.problem)
+      if ref.uri.startswith(style_bank.PREFIX):
+        style_bank.names(ref.uri)  # a list file may name one that does not exist
+        return styles
       imaging.decode(io.read_bytes(ref.uri), job.max_pixels, min_side=imaging.STYLE_SIZE)
       return styles  # one usable style is enough to start; the rest are checked by the job
     except Exception as e:  # pylint: disable=broad-except
@@ -83,15 +96,21 @@ def _usable_styles(job) -> list[ImageRef]:
   raise LaunchError('no usable style picture:\n' + '\n'.join(problems or ['  (none given)']))
 
 
-def _verified_models(spec: str, model_dir: str | None):
+def _style_version(uri: str) -> str | None:
+  return style_bank.version() if uri.startswith(style_bank.PREFIX) else io.version_of(uri)
+
+
+def _verified_models(spec: str, model_dir: str | None, needs_prediction: bool = True):
   try:
     chosen = registry.resolve_model_set(spec, model_dir)
-    verified = []
+    verified = [None]
     for model, network in ((chosen.prediction, StylePredictor), (chosen.transfer, open_transfer)):
+      if model is chosen.prediction and not needs_prediction:
+        continue
       path, digest = fetch.local_copy(model)
       network(path)  # loads it and checks tensor names, shapes and dtypes
       verified.append(registry.ModelFile(model.uri, digest))
-    return tuple(verified)
+    return tuple(verified[-2:])
   except (registry.ModelSpecError, fetch.ModelUnavailable, ModelContractError) as e:
     raise LaunchError(str(e)) from None
 
@@ -109,7 +128,8 @@ def for_remote_workers(plan: Plan, beam_options) -> Plan:
   """The plan with model files every remote worker can read (see `pipeline.workers`)."""
   try:
     return dataclasses.replace(
-        plan, prediction=workers.reachable_model(plan.prediction, beam_options),
+        plan, prediction=plan.prediction and workers.reachable_model(plan.prediction,
+                                                                     beam_options),
         transfer=workers.reachable_model(plan.transfer, beam_options))
   except Exception as e:  # pylint: disable=broad-except
     raise LaunchError(f'cannot make the models reachable for the workers: {e}') from None

@@ -54,7 +54,8 @@ def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
       | 'JoinDone' >> beam.CoGroupByKey()
       | 'PlanPairs' >> beam.ParDo(
           PlanPairs(job.output, job.rendering, job.strength,
-                    (plan.prediction.sha256, plan.transfer.sha256)), style_map
+                    (plan.prediction.sha256 if plan.prediction else '', plan.transfer.sha256)),
+          style_map
       ).with_outputs(SKIPPED, main='todo'))
   loaded = planned.todo | 'LoadContent' >> beam.ParDo(
       LoadContent(job.rendering, job.max_pixels)).with_outputs(FAILED, main='images')

@@ -24,6 +24,8 @@ class LoadsModel:
     self._unreported_loads = 0
 
   def setup(self):
+    if self._model is None:  # this instance needs no network (built-in styles only)
+      return
     path, _ = local_copy(self._model)
     self._network = self.network_class(path, self._num_threads)  # pylint: disable=not-callable
     self._unreported_loads += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from models import imaging
+from models import imaging, style_bank
 from models.interpreter import StylePredictor
 from models.registry import ModelFile
 from transforms.io import read_bytes
@@ -23,9 +23,15 @@ class PredictStyle(LoadsModel, beam.DoFn):
     self._max_pixels = max_pixels
     self._predicted = Metrics.counter(METRICS_NAMESPACE, 'styles_predicted')
     self._failed = Metrics.counter(METRICS_NAMESPACE, 'styles_failed')
+    self._from_bank = Metrics.counter(METRICS_NAMESPACE, 'styles_from_bank')
     self._prediction_ms = Metrics.distribution(METRICS_NAMESPACE, 'prediction_ms')
 
   def process(self, ref: ImageRef):
+    if ref.uri.startswith(style_bank.PREFIX):
+      self._from_bank.inc()
+      name = ref.uri[len(style_bank.PREFIX):]
+      yield ref.id, StyleResult(ref, bottleneck=style_bank.load()[name].bottleneck)
+      return
     stage = 'read_style'
     try:
       if ref.problem:
