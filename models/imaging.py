@@ -39,6 +39,7 @@ class Decoded:
   full_size: tuple[int, int]  # upright size of the source at full scale
   notes: tuple[str, ...] = ()
   alpha: Image.Image | None = None  # the source's transparency (mode L), when it has one
+  exif: bytes = b''  # the source's EXIF, orientation already applied (copied only if asked)
 
 
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | None = None,
@@ -71,6 +72,7 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | No
     if min_side and image.format == 'JPEG':
       image.draft('RGB', (2 * min_side, 2 * min_side))  # margin: Lanczos does the rest
     image = ImageOps.exif_transpose(image)
+    exif = image.getexif().tobytes() if image.getexif() else b''
     alpha = _alpha(image)
     rgb, converted = _to_srgb(_eight_bit(image))
   except (OSError, ValueError, SyntaxError, EOFError, ImageCms.PyCMSError) as e:
@@ -79,7 +81,7 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | No
     notes.append(f'converted to sRGB from {converted}')
   if alpha is not None:
     rgb = Image.composite(rgb, Image.new('RGB', rgb.size, background), alpha)
-  return Decoded(rgb, (width, height), tuple(notes), alpha)
+  return Decoded(rgb, (width, height), tuple(notes), alpha, exif)
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:

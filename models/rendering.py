@@ -4,7 +4,8 @@ Sizes: the source's own, its long side capped (`max_size`), or an exact `box` th
 fitted into (whole frame) or fills (centre-cropped to exactly the box). Colours: outputs are sRGB
 and tagged so; `preserve_colour` keeps the content's colours and takes only the style's texture
 (the stylized luminance with the source's chroma). Transparency: the source's alpha is put back
-for PNG and WebP; a JPEG is flattened onto `background`. No source metadata (EXIF, GPS) is copied.
+for PNG and WebP; a JPEG is flattened onto `background`. Metadata: no source EXIF (camera, GPS,
+dates) is copied unless `keep_metadata` asks for it.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class Rendering:
   background: tuple[int, int, int] = imaging.WHITE
   preserve_colour: bool = False
   working_size: int = 0  # >0: the network paints at this long side (tiles or a dynamic model)
+  keep_metadata: bool = False  # copy the source's EXIF (GPS included) to the output
 
   @property
   def extension(self) -> str:
@@ -84,16 +86,17 @@ def finish(picture: Image.Image, r: Rendering, crop=None, source: Image.Image | 
   return Image.composite(picture, Image.new('RGB', picture.size, r.background), alpha)
 
 
-def encode(picture: Image.Image, r: Rendering) -> bytes:
-  """Encoded bytes, tagged sRGB."""
+def encode(picture: Image.Image, r: Rendering, exif: bytes = b'') -> bytes:
+  """Encoded bytes, tagged sRGB; with the source's `exif` only if `r.keep_metadata`."""
   buffer = io.BytesIO()
+  extra = {'exif': exif} if r.keep_metadata and exif else {}
   if r.fmt == 'jpeg':
     picture.save(buffer, 'JPEG', quality=r.jpeg_quality, progressive=r.progressive,
-                 icc_profile=_SRGB_BYTES)
+                 icc_profile=_SRGB_BYTES, **extra)
   elif r.fmt == 'png':
-    picture.save(buffer, 'PNG', icc_profile=_SRGB_BYTES)
+    picture.save(buffer, 'PNG', icc_profile=_SRGB_BYTES, **extra)
   elif r.fmt == 'webp':
-    picture.save(buffer, 'WEBP', quality=r.jpeg_quality, icc_profile=_SRGB_BYTES)
+    picture.save(buffer, 'WEBP', quality=r.jpeg_quality, icc_profile=_SRGB_BYTES, **extra)
   else:
     raise ValueError(f'format must be one of {sorted(FORMATS)}, got {r.fmt!r}')
   return buffer.getvalue()

@@ -106,6 +106,9 @@ def parser() -> argparse.ArgumentParser:
                    metavar='S[,S...]',
                    help='style strength in [0, 1]: 1 is the full style, lower blends in the '
                         'content\'s own style; several give one output each (default: 1)')
+  out.add_argument('--keep-metadata', '--keep_metadata', nargs='?', const=True, default=False,
+                   type=_boolean, metavar='true|false',
+                   help='copy the source\'s EXIF (camera, dates, GPS) to outputs; off by default')
   out.add_argument('--preserve-colour', '--preserve_colour', nargs='?', const=True,
                    default=False, type=_boolean, metavar='true|false',
                    help='keep the content\'s colours, take only the style\'s texture')
@@ -147,6 +150,6 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
   job.strength = tuple(sorted({v for values in job.strength or [[1.0]] for v in values}))
   job.rendering = rendering.Rendering(
       job.frame, job.max_size, job.box, job.box_mode, job.format, job.jpeg_quality,
-      job.progressive, job.background, job.preserve_colour, job.working_size)
+      job.progressive, job.background, job.preserve_colour, job.working_size, job.keep_metadata)
   job.run_id = job.run_id or datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
   return job, beam_args

@@ -51,6 +51,7 @@ class ContentImage:
   notes: tuple[str, ...] = ()
   style_input: np.ndarray | None = None  # the content as a style, for strengths below 1
   working: np.ndarray | None = None  # the content at --working-size, to paint in full
+  exif: bytes = b''  # kept only with --keep-metadata
 
 
 @dataclasses.dataclass
@@ -61,6 +62,7 @@ class StylizedImage:
   fingerprint: str
   picture: Image.Image
   notes: tuple[str, ...] = ()
+  exif: bytes = b''
 
 
 @dataclasses.dataclass(frozen=True)

@@ -60,7 +60,7 @@ class LoadContent(beam.DoFn):
       return
     self._read.inc()
     yield ContentImage(todo, network_input, box, size, crop, source, alpha, decoded.notes,
-                       own_style, working)
+                       own_style, working, decoded.exif if render.keep_metadata else b'')
 
 
 def _framed(image, frame: str):
@@ -122,4 +122,4 @@ class Stylize(LoadsModel, beam.DoFn):
         continue
       self._stylized.inc()
       self._inference_ms.update(ms)
-      yield StylizedImage(ref, style_id, strength, fp, picture, content.notes)
+      yield StylizedImage(ref, style_id, strength, fp, picture, content.notes, content.exif)

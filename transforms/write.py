@@ -35,7 +35,7 @@ class WriteOutput(beam.DoFn):
                      item.strength)
     stage = 'encode'
     try:
-      data = rendering.encode(item.picture, self._render)
+      data = rendering.encode(item.picture, self._render, item.exif)
       stage = 'write'
       write_bytes(uri, data, rendering.MIME_TYPES[self._render.fmt])
       if self._thumbnails:

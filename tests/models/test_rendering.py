@@ -76,3 +76,23 @@ def test_outputs_are_tagged_srgb_and_carry_no_source_metadata(render, pil_format
   assert decoded.info['icc_profile'] == imaging.SRGB.tobytes()
   assert not decoded.getexif()
   assert bool(decoded.info.get('progressive')) == render.progressive
+
+
+def _with_gps():
+  exif = Image.Exif()
+  exif[0x010F] = 'CameraMaker'  # Make
+  exif[0x8825] = {1: 'N', 2: (52.0, 22.0, 0.0)}  # GPSInfo
+  buffer = io.BytesIO()
+  gradient_picture(40, 30).save(buffer, 'JPEG', exif=exif)
+  return imaging.decode(buffer.getvalue())
+
+
+@pytest.mark.parametrize('fmt', ['jpeg', 'png', 'webp'])
+def test_personal_metadata_is_copied_only_when_asked(fmt):
+  decoded = _with_gps()
+  assert decoded.exif
+  plain = Image.open(io.BytesIO(encode(decoded.image, Rendering(fmt=fmt), decoded.exif)))
+  assert not plain.getexif()
+  kept = Image.open(io.BytesIO(encode(decoded.image, Rendering(fmt=fmt, keep_metadata=True),
+                                      decoded.exif)))
+  assert kept.getexif()[0x010F] == 'CameraMaker' and 0x8825 in kept.getexif()
