@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 import urllib.request
 
 import fasteners
@@ -43,8 +44,15 @@ def sha256_of(path: str) -> str:
   return digest.hexdigest()
 
 
-def local_copy(model: ModelFile, cache_dir: str | None = None) -> tuple[str, str]:
-  """Returns (local path, sha256) of a verified copy of `model`, fetching it at most once."""
+_THREADS = threading.Lock()  # a file lock does not keep out the other threads of one process
+
+
+def local_copy(model: ModelFile, cache_dir: str | None = None,
+               fresh: bool = False) -> tuple[str, str]:
+  """Returns (local path, sha256) of a verified copy of `model`, fetching it at most once.
+
+  `fresh` fetches it again even if cached: for a file named without a sha256, whose content may
+  have changed at the same URI (the launcher does this, and pins workers to what it got)."""
   if os.path.exists(model.uri):
     return model.uri, _verified(model.uri, model)
   cache_dir = cache_dir or default_cache_dir()
@@ -52,8 +60,8 @@ def local_copy(model: ModelFile, cache_dir: str | None = None) -> tuple[str, str
   cached = os.path.join(cache_dir, key[:16], model.name)
   os.makedirs(os.path.dirname(cached), exist_ok=True)
   # One download per machine: the SDK processes of a worker VM share its disk and wait here.
-  with fasteners.InterProcessLock(cached + '.lock'):
-    if os.path.exists(cached):
+  with _THREADS, fasteners.InterProcessLock(cached + '.lock'):
+    if os.path.exists(cached) and not fresh:
       digest = sha256_of(cached)
       if model.sha256 is None or digest == model.sha256:
         return cached, digest

@@ -43,7 +43,7 @@ class Decoded:
 
 
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | None = None,
-           background: tuple[int, int, int] = WHITE) -> Decoded:
+           background: tuple[int, int, int] = WHITE, keep_exif: bool = False) -> Decoded:
   """Decodes an encoded picture to upright 8-bit sRGB.
 
   Colours are converted to sRGB from an embedded ICC profile, if any (the networks were trained on
@@ -53,6 +53,7 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | No
   so a decompression bomb costs nothing. With `min_side`, a JPEG is decoded at the smallest
   1/2, 1/4 or 1/8 scale that keeps both sides >= 2 * min_side (so a Lanczos resize, not the
   JPEG decoder, makes the final reduction), which bounds the memory of huge photos.
+  With `keep_exif`, the source's EXIF is kept (orientation already applied) for the output.
   """
   try:
     image = Image.open(io.BytesIO(data))
@@ -64,31 +65,40 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | No
                      f'{max_pixels} (--max-pixels)')
   notes = []
   frames = getattr(image, 'n_frames', 1)
-  if frames > 1:
+  if frames > 1 and image.format != 'MPO':  # an MPO's extra frames are previews, not animation
     notes.append(f'first frame of {frames}')
   try:
     if image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
       width, height = height, width
-    if min_side and image.format == 'JPEG':
+    if min_side and image.format in ('JPEG', 'MPO'):
       image.draft('RGB', (2 * min_side, 2 * min_side))  # margin: Lanczos does the rest
     image = ImageOps.exif_transpose(image)
-    exif = image.getexif().tobytes() if image.getexif() else b''
     alpha = _alpha(image)
     rgb, converted = _to_srgb(_eight_bit(image))
-  except (OSError, ValueError, SyntaxError, EOFError, ImageCms.PyCMSError) as e:
+  except (OSError, ValueError, SyntaxError, EOFError) as e:
     raise ImageError(f'cannot decode: {e}') from None
   if converted:
-    notes.append(f'converted to sRGB from {converted}')
+    notes.append(converted)
+  exif = _exif_bytes(image) if keep_exif else b''
   if alpha is not None:
     rgb = Image.composite(rgb, Image.new('RGB', rgb.size, background), alpha)
   return Decoded(rgb, (width, height), tuple(notes), alpha, exif)
 
 
+def _exif_bytes(image: Image.Image) -> bytes:
+  try:
+    exif = image.getexif()
+    return exif.tobytes() if exif else b''
+  except Exception:  # pylint: disable=broad-except
+    return b''  # unreadable metadata is not worth a picture
+
+
 def _eight_bit(image: Image.Image) -> Image.Image:
   if image.mode.startswith('I;16') or image.mode in ('I', 'F'):
     levels = np.asarray(image, dtype=np.float32)
-    if image.mode != 'F' and levels.max(initial=0) > 255:
-      levels = levels / 257.0  # 16-bit range down to 8-bit
+    # I;16 is 16-bit by definition; a 32-bit 'I' picture is taken as 16-bit when it exceeds 255.
+    if image.mode.startswith('I;16') or (image.mode == 'I' and levels.max(initial=0) > 255):
+      levels = levels / 257.0
     return Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8))
   return image
 
@@ -101,15 +111,21 @@ def _alpha(image: Image.Image) -> Image.Image | None:
 
 
 def _to_srgb(image: Image.Image) -> tuple[Image.Image, str | None]:
-  """(RGB picture in sRGB, the name of the profile it was converted from, if any)."""
+  """(RGB picture in sRGB, a note on what was done about its ICC profile, if anything)."""
   icc = image.info.get('icc_profile')
   base = {'RGBA': 'RGB', 'LA': 'L', 'PA': 'RGB', 'P': 'RGB'}.get(image.mode, image.mode)
   if icc and base in ('RGB', 'L', 'CMYK'):
-    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-    name = ImageCms.getProfileDescription(source).strip()
-    if 'srgb' not in name.lower():
-      rgb = ImageCms.profileToProfile(image.convert(base), source, SRGB, outputMode='RGB')
-      return rgb, name
+    try:
+      source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+      name = ImageCms.getProfileDescription(source).strip()
+      if 'srgb' not in name.lower():
+        rgb = ImageCms.profileToProfile(image.convert(base), source, SRGB, outputMode='RGB')
+        return rgb, f'converted to sRGB from {name}'
+    except (ImageCms.PyCMSError, OSError, ValueError) as e:
+      note = f'ICC profile ignored ({" ".join(str(e).split())[:80]}): taken as sRGB'
+      rgb = image.convert('RGB')
+      rgb.load()
+      return rgb, note
   rgb = image.convert('RGB')
   rgb.load()
   return rgb, None

@@ -89,7 +89,9 @@ def finish(picture: Image.Image, r: Rendering, crop=None, source: Image.Image | 
 def encode(picture: Image.Image, r: Rendering, exif: bytes = b'') -> bytes:
   """Encoded bytes, tagged sRGB; with the source's `exif` only if `r.keep_metadata`."""
   buffer = io.BytesIO()
-  extra = {'exif': exif} if r.keep_metadata and exif else {}
+  # JPEG holds at most 64 KB of EXIF: a larger block (some PNG sources) is left out.
+  fits = r.fmt != 'jpeg' or len(exif) < 65000
+  extra = {'exif': exif} if r.keep_metadata and exif and fits else {}
   if r.fmt == 'jpeg':
     picture.save(buffer, 'JPEG', quality=r.jpeg_quality, progressive=r.progressive,
                  icc_profile=_SRGB_BYTES, **extra)

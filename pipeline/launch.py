@@ -59,6 +59,10 @@ def _check_content(patterns: list[str], list_files: list[str]) -> None:
   for list_file in list_files:
     if not _match(list_file, limit=1):
       raise LaunchError(f'--content-list {list_file!r} does not exist')
+    try:
+      next(inputs.read_list_file(list_file), None)  # its format, from the first row
+    except Exception as e:  # pylint: disable=broad-except
+      raise LaunchError(f'--content-list {list_file!r}: {e}') from None
 
 
 def _usable_styles(job) -> list[ImageRef]:
@@ -97,7 +101,12 @@ def _usable_styles(job) -> list[ImageRef]:
 
 
 def _style_version(uri: str) -> str | None:
-  return style_bank.version() if uri.startswith(style_bank.PREFIX) else io.version_of(uri)
+  if uri.startswith(style_bank.PREFIX):
+    return style_bank.version()
+  try:
+    return io.version_of(uri)
+  except Exception:  # pylint: disable=broad-except
+    return None  # unreadable: the job dead-letters its pairs, with the reason
 
 
 def _verified_models(spec: str, model_dir: str | None, needs_prediction: bool = True):
@@ -107,9 +116,9 @@ def _verified_models(spec: str, model_dir: str | None, needs_prediction: bool = 
     for model, network in ((chosen.prediction, StylePredictor), (chosen.transfer, open_transfer)):
       if model is chosen.prediction and not needs_prediction:
         continue
-      path, digest = fetch.local_copy(model)
+      path, digest = fetch.local_copy(model, fresh=model.sha256 is None)
       network(path)  # loads it and checks tensor names, shapes and dtypes
-      verified.append(registry.ModelFile(model.uri, digest))
+      verified.append(registry.ModelFile(model.uri, digest, model.in_model_dir))
     return tuple(verified[-2:])
   except (registry.ModelSpecError, fetch.ModelUnavailable, ModelContractError) as e:
     raise LaunchError(str(e)) from None
@@ -127,9 +136,10 @@ def _check_writable(output: str, run_id: str) -> None:
 def for_remote_workers(plan: Plan, beam_options) -> Plan:
   """The plan with model files every remote worker can read (see `pipeline.workers`)."""
   try:
+    workers.ship_code(beam_options)
     return dataclasses.replace(
         plan, prediction=plan.prediction and workers.reachable_model(plan.prediction,
                                                                      beam_options),
         transfer=workers.reachable_model(plan.transfer, beam_options))
   except Exception as e:  # pylint: disable=broad-except
-    raise LaunchError(f'cannot make the models reachable for the workers: {e}') from None
+    raise LaunchError(f'cannot prepare the remote workers: {e}') from None

@@ -127,7 +127,8 @@ def parser() -> argparse.ArgumentParser:
                  help='write OUTPUT/index.html, a contact sheet of the first N content pictures '
                       'in every style; 0: none (default: %(default)s)')
   p.add_argument('--run-id', '--run_id', default=None,
-                 help='names this run\'s manifest files (default: UTC time, e.g. 20261128T0300Z)')
+                 help='names this run\'s manifest files (default: UTC time, e.g. '
+                      '20261128T030000Z)')
   return p
 
 
@@ -147,9 +148,12 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.error('--jpeg-quality must be between 1 and 95')
   if FileSystems.get_scheme(job.output) is None:
     job.output = os.path.abspath(job.output)  # manifests and listings then name files alike
-  job.strength = tuple(sorted({v for values in job.strength or [[1.0]] for v in values}))
+  # Output names carry strengths to 2 decimals: so do the strengths themselves.
+  job.strength = tuple(sorted({round(v, 2) for values in job.strength or [[1.0]] for v in values}))
   job.rendering = rendering.Rendering(
       job.frame, job.max_size, job.box, job.box_mode, job.format, job.jpeg_quality,
       job.progressive, job.background, job.preserve_colour, job.working_size, job.keep_metadata)
-  job.run_id = job.run_id or datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+  now = datetime.datetime.now(datetime.timezone.utc)
+  job.started_at = now.isoformat(timespec='microseconds')
+  job.run_id = job.run_id or now.strftime('%Y%m%dT%H%M%SZ')
   return job, beam_args

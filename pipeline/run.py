@@ -46,7 +46,8 @@ def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
   refs = (p
           | 'ContentRefs' >> ContentRefs(job.content, job.content_list)
           | 'ByUri' >> beam.Map(lambda ref: (ref.uri, ref)))
-  done = (p | 'DonePairs' >> DonePairs(job.output) if job.skip_existing
+  done = (p | 'DonePairs' >> DonePairs(job.output, [ref.id for ref in plan.styles])
+          if job.skip_existing
           else p | 'NothingDone' >> beam.Create([]))
   # The join also fans the content out: each picture goes on to any worker.
   planned = (
@@ -70,7 +71,7 @@ def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
   failures = ((loaded[FAILED], stylized[FAILED], written[FAILED])
               | 'DeadLetters' >> beam.Flatten())
   rows = (written.rows, planned[SKIPPED], failures) | 'Manifest' >> WriteManifest(
-      job.output, job.run_id, plan.transfer.sha256)
+      job.output, job.run_id, plan.transfer.sha256, job.started_at)
   if job.gallery_rows:
     _ = rows | 'Gallery' >> WriteGallery(job.output, job.run_id, job.gallery_rows)
 
@@ -84,7 +85,6 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   plan = launch.prepare(job)
   p = test_pipeline or beam.Pipeline(options=PipelineOptions(beam_args))
   if workers.is_remote(p.options):
-    workers.ship_code(p.options)
     plan = launch.for_remote_workers(plan, p.options)
   build(p, job, plan)
   start = time.monotonic()

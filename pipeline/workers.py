@@ -30,8 +30,10 @@ def ship_code(options: PipelineOptions) -> None:
   setup = options.view_as(SetupOptions)
   if setup.setup_file or options.view_as(WorkerOptions).sdk_container_image:
     return
-  if os.path.exists(SETUP_FILE):
-    setup.setup_file = SETUP_FILE
+  if not os.path.exists(SETUP_FILE):
+    raise ValueError('the workers need this job\'s code: run from a source checkout (so '
+                     f'{SETUP_FILE} exists), or pass --setup_file or --sdk_container_image')
+  setup.setup_file = SETUP_FILE
 
 
 def reachable_model(model: ModelFile, options: PipelineOptions) -> ModelFile:

@@ -8,6 +8,7 @@ skipped by a re-run whose thumbnail is missing falls back to its full output.
 from __future__ import annotations
 
 import html
+import logging
 import urllib.parse
 
 import apache_beam as beam
@@ -103,7 +104,14 @@ class WriteGallery(beam.PTransform):
             | 'ByContent' >> beam.Map(lambda r: (r['content_id'] or r['content_uri'], r))
             | 'Group' >> beam.GroupByKey()
             | 'FirstContents' >> beam.combiners.Top.Smallest(self._max_rows, key=lambda kv: kv[0])
-            | 'Render' >> beam.Map(lambda contents: render_page(
-                [(k, list(v)) for k, v in contents], output, run_id))
-            | 'Write' >> beam.Map(lambda page: write_bytes(
-                FileSystems.join(output, 'index.html'), page.encode(), 'text/html')))
+            | 'Write' >> beam.Map(_write_page, output, run_id))
+
+
+def _write_page(contents, output: str, run_id: str) -> None:
+  """Renders and writes the page; the gallery is a convenience, so a failure is logged, not
+  raised: it never fails the run whose outputs and manifest are written."""
+  try:
+    page = render_page([(key, list(rows)) for key, rows in contents], output, run_id)
+    write_bytes(FileSystems.join(output, 'index.html'), page.encode(), 'text/html')
+  except Exception as e:  # pylint: disable=broad-except
+    logging.warning('gallery not written: %s: %s', type(e).__name__, e)

@@ -34,9 +34,15 @@ def fingerprint(content: ImageRef, style: ImageRef, strength: float,
 
 
 def _done_rows(line: str):
-  row = json.loads(line)
-  if row.get('status') in (WRITTEN, SKIPPED) and row.get('fingerprint'):
-    yield row['output_uri'], (row['content_uri'], row['fingerprint'], row.get('run_id', ''))
+  """(output_uri, (content_uri, fingerprint, when recorded)) of a manifest line that records a
+  done pair; a line that is not such a record (damaged, edited by hand) is passed over."""
+  try:
+    row = json.loads(line)
+    if row.get('status') in (WRITTEN, SKIPPED) and row.get('fingerprint'):
+      yield row['output_uri'], (row['content_uri'], row['fingerprint'],
+                                (row.get('recorded_at', ''), row.get('run_id', '')))
+  except (ValueError, AttributeError, KeyError, TypeError):
+    Metrics.counter(METRICS_NAMESPACE, 'manifest_lines_unreadable').inc()
 
 
 def _still_there(output_and_groups):
@@ -47,11 +53,14 @@ def _still_there(output_and_groups):
 
 
 class DonePairs(beam.PTransform):
-  """-> (content_uri, (output_uri, fingerprint, run_id)) for each recorded output still present."""
+  """-> (content_uri, (output_uri, fingerprint, when)) for each recorded output still present.
 
-  def __init__(self, output: str):
+  The outputs are listed one style folder per pattern, so the listing spreads over workers."""
+
+  def __init__(self, output: str, style_ids: list[str]):
     super().__init__()
     self._output = output
+    self._style_ids = style_ids
 
   def expand(self, pbegin):
     recorded = (
@@ -64,7 +73,8 @@ class DonePairs(beam.PTransform):
         | 'DoneRows' >> beam.FlatMap(_done_rows))
     existing = (
         pbegin
-        | 'OutputGlob' >> beam.Create([FileSystems.join(self._output, '**')])
+        | 'OutputGlobs' >> beam.Create(
+            [FileSystems.join(self._output, style_id, '**') for style_id in self._style_ids])
         | 'ListOutputs' >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
         | 'ByPath' >> beam.Map(lambda metadata: (metadata.path, True)))
     return ({'recorded': recorded, 'exists': existing}
@@ -81,22 +91,27 @@ class PlanPairs(beam.DoFn):
     self._output = output
     self._render = render
     self._strengths = strengths
-    self._models_sha256 = models_sha256
+    self._prediction_sha256, self._transfer_sha256 = models_sha256
     self._contents = Metrics.counter(METRICS_NAMESPACE, 'contents')
     self._skipped = Metrics.counter(METRICS_NAMESPACE, 'pairs_skipped')
 
   def process(self, grouped, styles: dict[str, StyleResult]):
     _, groups = grouped
     latest = {}  # output_uri -> fingerprint of the latest run that recorded it
-    for uri, fp, run_id in sorted(groups['done'], key=lambda done: done[2]):
+    for uri, fp, _ in sorted(groups['done'], key=lambda done: tuple(done[2])):
       latest[uri] = fp
-    for ref in groups['ref']:
+    refs = {(ref.uri, ref.id, ref.problem): ref for ref in groups['ref']}  # listed twice: once
+    for ref in refs.values():
       self._contents.inc()
       if ref.version is None and ref.problem is None:
         ref = dataclasses.replace(ref, version=_version_or_none(ref.uri))
       todo = {}
       for style_id, strength in itertools.product(sorted(styles), self._strengths):
-        fp = fingerprint(ref, styles[style_id].ref, strength, self._models_sha256, self._render)
+        style = styles[style_id].ref
+        # The prediction network makes a pair's bottleneck unless it comes from the style bank.
+        predicted = strength < 1.0 or not style.uri.startswith('builtin:')
+        models = (self._prediction_sha256 if predicted else '', self._transfer_sha256)
+        fp = fingerprint(ref, style, strength, models, self._render)
         out = ref.id and output_uri(self._output, style_id, ref.id, self._render.extension,
                                     strength)
         if out and latest.get(out) == fp:

@@ -7,6 +7,7 @@ and an id given in a list file must be a plain relative path that cannot leave t
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -33,11 +34,15 @@ def file_stem(uri: str) -> str:
 
 
 def uri_hash(uri: str) -> str:
-  return hashlib.sha1(uri.encode('utf-8')).hexdigest()[:8]
+  return hashlib.sha1(uri.encode('utf-8', 'surrogateescape')).hexdigest()[:8]
 
 
-def content_ref(uri: str, given_id: str | None = None, version: str | None = None) -> ImageRef:
-  """The ref of a content picture; a bad `given_id` is recorded, to fail that picture alone."""
+def content_ref(uri: str, given_id: str | None = None, version: str | None = None,
+                problem: str | None = None) -> ImageRef:
+  """The ref of a content picture; a bad `given_id` (or row) is recorded, to fail that picture
+  alone."""
+  if problem:
+    return ImageRef(uri, None, problem)
   if given_id is None or given_id == '':
     return ImageRef(uri, f'{file_stem(uri)}-{uri_hash(uri)}', version=version)
   if len(given_id) > _MAX_ID_LENGTH or not _SAFE_ID.match(given_id):
@@ -49,44 +54,60 @@ def content_ref(uri: str, given_id: str | None = None, version: str | None = Non
 def style_refs(uris_and_ids: list[tuple[str, str | None]]) -> list[ImageRef]:
   """Distinct styles in first-seen order; a style's id is its given id or its file stem,
   with a hash of its URI added where two different styles would share a name."""
-  distinct: dict[str, str | None] = {}
-  for uri, given in uris_and_ids:
-    distinct.setdefault(uri, given or None)
-  stems = [given or file_stem(uri) for uri, given in distinct.items()]
-  refs = []
-  for (uri, given), stem in zip(distinct.items(), stems):
-    if given:
-      refs.append(content_ref(uri, given))
-    else:
-      refs.append(ImageRef(uri, stem if stems.count(stem) == 1 else f'{stem}-{uri_hash(uri)}'))
-  return refs
+  distinct: dict[str, tuple[str | None, str | None]] = {}
+  for uri, given, *problem in uris_and_ids:
+    distinct.setdefault(uri, (given or None, problem[0] if problem else None))
+  refs = [content_ref(uri, given, problem=problem) if given or problem
+          else ImageRef(uri, file_stem(uri)) for uri, (given, problem) in distinct.items()]
+  names = [ref.id for ref in refs]
+  # Every style needs a distinct, usable key: an unusable one keeps its problem (its pairs are
+  # dead-lettered), and names used twice get a hash of their URI.
+  return [ref if ref.id and names.count(ref.id) == 1 else dataclasses.replace(
+      ref, id=f'{ref.id or "invalid"}-{uri_hash(ref.uri)}') for ref in refs]
 
 
 def read_list_file(list_uri: str):
-  """Yields (uri, id or None) for each row of a list file.
+  """Yields (uri, id or None, problem or None) for each row of a list file.
 
   `.csv`: a header with a `uri` column and an optional `id`; `.jsonl`/`.json`: one object per
   line with the same keys; anything else: one URI per line (blank lines and `#` comments skipped).
-  Relative paths are taken relative to the list file's folder.
+  Relative paths are taken relative to the list file's folder. A row that cannot be read is
+  yielded with its problem (it becomes one dead letter), never raised: the other rows go on.
+  A CSV file without a `uri` column raises ValueError.
   """
   folder = list_uri.rstrip('/').rsplit('/', 1)[0] if '/' in list_uri else '.'
   with FileSystems.open(list_uri, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-    text = io.TextIOWrapper(raw, encoding='utf-8-sig')
+    text = io.TextIOWrapper(raw, encoding='utf-8-sig', errors='replace')
     lower = list_uri.lower()
     if lower.endswith('.csv'):
-      rows = ((row.get('uri'), row.get('id')) for row in csv.DictReader(text))
+      reader = csv.DictReader(text)
+      if 'uri' not in (reader.fieldnames or []):
+        raise ValueError(f'{list_uri}: a CSV list needs a "uri" column, found {reader.fieldnames}')
+      rows = ((row.get('uri'), row.get('id')) for row in reader)
     elif lower.endswith(('.jsonl', '.json')):
-      rows = ((obj.get('uri'), obj.get('id')) for obj in map(json.loads, filter(str.strip, text)))
+      rows = map(_json_row, filter(str.strip, text))
     else:
       rows = ((line.strip(), None) for line in text
               if line.strip() and not line.lstrip().startswith('#'))
-    for uri, given_id in rows:
-      if uri:
-        yield _relative_to(folder, uri.strip()), (str(given_id).strip() if given_id else None)
+    for number, (uri, given_id) in enumerate(rows, 1):
+      if not isinstance(uri, str) or '\ufffd' in uri:
+        yield f'{list_uri}#row{number}', None, f'row {number} has no usable "uri": {uri!r:.100}'
+      elif uri.strip():
+        given = str(given_id).strip() if given_id not in (None, '') else None
+        yield _relative_to(folder, uri.strip()), given, None
+
+
+def _json_row(line: str):
+  try:
+    row = json.loads(line)
+  except ValueError:
+    return None, None
+  return (row.get('uri'), row.get('id')) if isinstance(row, dict) else (None, None)
 
 
 def _relative_to(folder: str, uri: str) -> str:
-  if FileSystems.get_scheme(uri) is not None or os.path.isabs(uri):
+  if (FileSystems.get_scheme(uri) is not None or os.path.isabs(uri)
+      or uri.startswith('builtin:')):
     return uri
   return FileSystems.join(folder, uri)
 
@@ -115,5 +136,6 @@ class ContentRefs(beam.PTransform):
         pbegin
         | 'ListFiles' >> beam.Create(self._list_files)
         | 'ReadListFile' >> beam.FlatMap(read_list_file)
-        | 'RefOfRow' >> beam.MapTuple(content_ref))
+        | 'RefOfRow' >> beam.MapTuple(
+            lambda uri, given, problem: content_ref(uri, given, problem=problem)))
     return (matched, listed) | 'All' >> beam.Flatten()

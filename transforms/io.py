@@ -21,6 +21,12 @@ try:
 except ImportError:  # the GCP extra is not installed
   GoogleAPICallError = ()
 
+try:  # the HTTP library under google-cloud-storage raises its own kinds of network error
+  import requests
+  _LIBRARY_NETWORK_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+except ImportError:
+  _LIBRARY_NETWORK_ERRORS = ()
+
 RETRIES = 4
 INITIAL_DELAY_SECS = 0.5
 _TRANSIENT_CODES = {408, 429}
@@ -35,7 +41,7 @@ def is_transient(error: BaseException) -> bool:
   if GoogleAPICallError and isinstance(error, GoogleAPICallError):
     code = error.code or 0
     return code in _TRANSIENT_CODES or code >= 500
-  return isinstance(error, (ConnectionError, TimeoutError))
+  return isinstance(error, (ConnectionError, TimeoutError) + _LIBRARY_NETWORK_ERRORS)
 
 
 def _count_retry(_template, delay, function, error, _traceback):
@@ -82,12 +88,19 @@ def match(pattern: str, limit: int | None = None) -> list:
   return FileSystems.match([pattern], None if limit is None else [limit])[0].metadata_list
 
 
+@_with_retries
 def version_of(uri: str) -> str | None:
   """A cheap stand-in for the file's content version: size and modification time (None: absent).
 
-  One metadata lookup, no download; a changed file gets a new version."""
-  found = match(uri)
-  return version_from(found[0]) if found else None
+  One metadata lookup of exactly this name (no glob), no download; a changed file gets a new
+  version."""
+  try:
+    return version_from(FileSystems.get_filesystem(uri).metadata(uri))
+  except (FileNotFoundError, BeamIOError) as e:
+    if isinstance(e, BeamIOError) and not all(
+        isinstance(x, FileNotFoundError) for x in (e.exception_details or {}).values()):
+      raise
+    return None
 
 
 def version_from(metadata) -> str:

@@ -22,12 +22,14 @@ class WriteManifest(beam.PTransform):
   """(written rows, skipped rows, Failures) -> the results and failures JSONL files; returns
   every pair's row.
 
-  Every row is stamped with the run id, so a later run can tell which record is the newest."""
+  Every row is stamped with the run id and the run's start time (UTC), so a later run can tell
+  which record is the newest."""
 
-  def __init__(self, output: str, run_id: str, model_sha256: str):
+  def __init__(self, output: str, run_id: str, model_sha256: str, started_at: str):
     super().__init__()
     self._prefix = FileSystems.join(manifest_dir(output), '{}-' + run_id)
     self._run_id = run_id
+    self._started_at = started_at
     self._model_sha256 = model_sha256
 
   def expand(self, outputs):
@@ -39,7 +41,7 @@ class WriteManifest(beam.PTransform):
       return failure.row(self._model_sha256)
 
     def stamped(row):
-      return json.dumps({**row, 'run_id': self._run_id}, ensure_ascii=False)
+      return json.dumps({**row, 'run_id': self._run_id, 'recorded_at': self._started_at})
 
     failed_rows = failures | 'FailureRows' >> beam.Map(failure_row)
     (failed_rows

@@ -27,15 +27,15 @@ class PredictStyle(LoadsModel, beam.DoFn):
     self._prediction_ms = Metrics.distribution(METRICS_NAMESPACE, 'prediction_ms')
 
   def process(self, ref: ImageRef):
-    if ref.uri.startswith(style_bank.PREFIX):
-      self._from_bank.inc()
-      name = ref.uri[len(style_bank.PREFIX):]
-      yield ref.id, StyleResult(ref, bottleneck=style_bank.load()[name].bottleneck)
-      return
     stage = 'read_style'
     try:
       if ref.problem:
         raise ValueError(ref.problem)
+      if ref.uri.startswith(style_bank.PREFIX):
+        (name,) = style_bank.names(ref.uri)
+        self._from_bank.inc()
+        yield ref.id, StyleResult(ref, bottleneck=style_bank.load()[name].bottleneck)
+        return
       data = read_bytes(ref.uri)
       stage = 'decode_style'
       decoded = imaging.decode(data, self._max_pixels, min_side=imaging.STYLE_SIZE)

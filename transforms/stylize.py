@@ -43,9 +43,12 @@ class LoadContent(beam.DoFn):
       stage = 'decode'
       render = self._render
       decoded = imaging.decode(data, self._max_pixels, render.min_decode_side(),
-                               render.background)
+                               render.background, render.keep_metadata)
       network_input, box = imaging.content_input(decoded.image, render.frame)
       size, crop = rendering.output_size(decoded.full_size, render)
+      if size[0] * size[1] > self._max_pixels:  # e.g. a sliver filling a box: a huge frame
+        raise imaging.ImageError(f'the output frame would be {size[0]}x{size[1]} pixels, over '
+                                 f'the limit of {self._max_pixels} (--max-pixels)')
       source = (_framed(decoded.image, render.frame).resize(size, imaging.RESAMPLE)
                 if render.preserve_colour else None)
       alpha = (None if decoded.alpha is None
@@ -60,7 +63,7 @@ class LoadContent(beam.DoFn):
       return
     self._read.inc()
     yield ContentImage(todo, network_input, box, size, crop, source, alpha, decoded.notes,
-                       own_style, working, decoded.exif if render.keep_metadata else b'')
+                       own_style, working, decoded.exif)
 
 
 def _framed(image, frame: str):

@@ -1,6 +1,8 @@
 """Encoding stylized pictures and writing them to `{output}/{style_id}/{content_id}.{ext}`."""
 from __future__ import annotations
 
+import logging
+
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
@@ -38,17 +40,24 @@ class WriteOutput(beam.DoFn):
       data = rendering.encode(item.picture, self._render, item.exif)
       stage = 'write'
       write_bytes(uri, data, rendering.MIME_TYPES[self._render.fmt])
-      if self._thumbnails:
-        relative = uri[len(self._output.rstrip('/')) + 1:]
-        write_bytes(FileSystems.join(self._output, gallery.thumbnail_path(relative)),
-                    gallery.thumbnail_bytes(item.picture, self._render.background),
-                    'image/jpeg')
     except Exception as e:  # pylint: disable=broad-except
       yield beam.pvalue.TaggedOutput(
           FAILED, Failure.of(e, stage, item.ref, item.style_id, item.strength))
       return
     self._written.inc()
+    if self._thumbnails:
+      self._write_thumbnail(uri, item)
     yield {'content_uri': item.ref.uri, 'content_id': item.ref.id, 'style_id': item.style_id,
            'strength': item.strength,
            'output_uri': uri, 'status': WRITTEN, 'model_sha256': self._model_sha256,
            'fingerprint': item.fingerprint, 'notes': list(item.notes)}
+
+  def _write_thumbnail(self, uri: str, item: StylizedImage) -> None:
+    """The gallery's thumbnail; the output is already written, so a failure here costs only the
+    thumbnail (the gallery then shows the full output)."""
+    relative = uri[len(self._output.rstrip('/')) + 1:]
+    try:
+      write_bytes(FileSystems.join(self._output, gallery.thumbnail_path(relative)),
+                  gallery.thumbnail_bytes(item.picture, self._render.background), 'image/jpeg')
+    except Exception as e:  # pylint: disable=broad-except
+      logging.warning('thumbnail of %s not written: %s', uri, e)

@@ -162,3 +162,18 @@ def test_transparency_is_kept_apart_and_flattened_on_the_background():
   assert decoded.image.getpixel((6, 3)) == (0, 255, 0)
   assert decoded.image.getpixel((1, 3)) == (0, 0, 255)
   assert decoded.alpha.getpixel((6, 3)) == 0 and decoded.alpha.getpixel((1, 3)) == 255
+
+
+def test_dark_sixteen_bit_pictures_stay_dark():
+  levels = np.full((8, 8), 300, np.uint16)  # 300 of 65535: nearly black
+  decoded = imaging.decode(_encoded(Image.fromarray(levels), 'PNG'))
+  assert decoded.image.getpixel((0, 0)) == (1, 1, 1)
+
+
+def test_a_profile_that_does_not_fit_the_picture_is_ignored_with_a_note():
+  from PIL import ImageCms
+  lab = ImageCms.ImageCmsProfile(ImageCms.createProfile('LAB')).tobytes()
+  picture = Image.new('RGB', (8, 8), (10, 200, 30))
+  decoded = imaging.decode(_encoded(picture, 'PNG', icc_profile=lab))
+  assert decoded.image.getpixel((0, 0)) == (10, 200, 30)
+  assert decoded.notes and 'ICC profile ignored' in decoded.notes[0]

@@ -84,7 +84,8 @@ def _with_gps():
   exif[0x8825] = {1: 'N', 2: (52.0, 22.0, 0.0)}  # GPSInfo
   buffer = io.BytesIO()
   gradient_picture(40, 30).save(buffer, 'JPEG', exif=exif)
-  return imaging.decode(buffer.getvalue())
+  assert not imaging.decode(buffer.getvalue()).exif  # not kept unless asked
+  return imaging.decode(buffer.getvalue(), keep_exif=True)
 
 
 @pytest.mark.parametrize('fmt', ['jpeg', 'png', 'webp'])

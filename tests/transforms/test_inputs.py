@@ -51,9 +51,37 @@ def test_list_file_formats(tmp_path, name, text):
   path = tmp_path / name
   path.write_text(text)
   rows = list(inputs.read_list_file(str(path)))
-  assert rows[0] == (str(tmp_path / 'x' / 'one.jpg'), None)
+  assert rows[0] == (str(tmp_path / 'x' / 'one.jpg'), None, None)
   assert rows[1][0] == '/abs/two.jpg'
-  assert rows[1][1] in (None, 'sku-2')
+  assert rows[1][1] in (None, 'sku-2') and rows[1][2] is None
+
+
+def test_bad_rows_cost_only_themselves(tmp_path):
+  path = tmp_path / 'list.jsonl'
+  path.write_bytes(b'{"uri": "a.jpg"}\nnot json\n"b.jpg"\n{"uri": 5}\n{"uri": "caf\xe9.jpg"}\n'
+                   b'{"uri": "builtin:starry_night"}\n{"uri": "c.jpg", "id": "sku"}\n')
+  rows = list(inputs.read_list_file(str(path)))
+  assert len(rows) == 7
+  assert [r[2] is None for r in rows] == [True, False, False, False, False, True, True]
+  assert rows[5][0] == 'builtin:starry_night'  # not taken as a path beside the list
+  assert rows[6] == (str(tmp_path / 'c.jpg'), 'sku', None)
+  assert 'row 2 has no usable "uri"' in rows[1][2]
+
+
+def test_csv_list_without_a_uri_column_is_refused(tmp_path):
+  path = tmp_path / 'list.csv'
+  path.write_text('path,id\na.jpg,1\n')
+  with pytest.raises(ValueError, match='needs a "uri" column'):
+    list(inputs.read_list_file(str(path)))
+
+
+def test_styles_always_get_distinct_usable_keys():
+  refs = inputs.style_refs([('/a.jpg', 'house'), ('/b.jpg', 'house'), ('/c.jpg', '../x'),
+                            ('/d.jpg', None, 'row 4 has no usable "uri"')])
+  ids = [r.id for r in refs]
+  assert all(ids) and len(set(ids)) == 4
+  assert ids[0].startswith('house-') and ids[2].startswith('invalid-')
+  assert refs[2].problem and refs[3].problem
 
 
 def test_content_refs_transform_matches_globs_and_lists(tmp_path):
