@@ -118,7 +118,8 @@ class PlanPairs(beam.DoFn):
           self._skipped.inc()
           yield beam.pvalue.TaggedOutput(SKIPPED, {
               'content_uri': ref.uri, 'content_id': ref.id, 'style_id': style_id,
-              'strength': strength, 'output_uri': out, 'status': SKIPPED, 'fingerprint': fp})
+              'strength': strength, 'output_uri': out, 'status': SKIPPED,
+              'model_sha256': self._transfer_sha256, 'fingerprint': fp, 'notes': []})
         else:
           todo[(style_id, strength)] = fp
       if todo:
