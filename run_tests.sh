@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Sets up .venv with the test extras from this repo's own files and runs the test suite.
-# Extra arguments go to pytest (e.g. ./run_tests.sh -k gcs -x).
+# Arguments go to pytest (e.g. ./run_tests.sh -x tests/test_faults.py).
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-exec .venv/bin/python -m pytest tests "$@"
+exec .venv/bin/python -m pytest "$@"

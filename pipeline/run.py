@@ -98,6 +98,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   write_bytes(FileSystems.join(manifest_dir(job.output), f'summary-{job.run_id}.json'),
               summary.to_json(outcome), 'application/json')
   print(summary.render(outcome))
+  print(f'outputs in {job.output}; manifest and dead letters in {manifest_dir(job.output)}'
+        + (f'; gallery: {FileSystems.join(job.output, "index.html")}' if job.gallery_rows else ''))
   return RunOutcome(result, outcome)
 
 

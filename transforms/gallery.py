@@ -74,7 +74,7 @@ td.failed {{ background: #fdd; color: #900; width: {THUMBNAIL_SIDE}px; }}
 </style></head>
 <body>
 <h1>Run {html.escape(run_id)}</h1>
-<p>{len(contents)} content pictures (rows) x {len(columns)} styles (columns).</p>
+<p>Content pictures: {len(contents)} (rows). Styles: {len(columns)} (columns).</p>
 <table class="sheet"><thead><tr><th>content</th>{header}</tr></thead>
 <tbody>
 {chr(10).join(lines)}
