@@ -65,8 +65,7 @@ def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
               plan.prediction if min(job.strength) < 1.0 else None), style_map
   ).with_outputs(FAILED, main='pictures')
   written = stylized.pictures | 'WriteOutputs' >> beam.ParDo(
-      WriteOutput(job.output, job.rendering, plan.transfer.sha256, job.gallery_rows > 0)
-  ).with_outputs(FAILED, main='rows')
+      WriteOutput(job.output, job.rendering, plan.transfer.sha256)).with_outputs(FAILED, main='rows')
 
   failures = ((loaded[FAILED], stylized[FAILED], written[FAILED])
               | 'DeadLetters' >> beam.Flatten())

@@ -2,32 +2,47 @@
 strengths) as columns, each thumbnail linking to its full output, failures shown as such.
 
 The page is static and uses relative links only, so it works from a local folder or a bucket.
-Thumbnails are written beside the outputs under `{output}/_gallery/` by `WriteOutput`; a pair
-skipped by a re-run whose thumbnail is missing falls back to its full output.
+Thumbnails are made for the pictures the page shows only (read back from their outputs, off the
+stylizing path) under `{output}/_gallery/`; a missing thumbnail falls back to the full output.
 """
 from __future__ import annotations
 
 import html
+import io
 import logging
 import urllib.parse
 
 import apache_beam as beam
+from PIL import Image
 from apache_beam.io.filesystems import FileSystems
 
 from models import rendering
-from transforms.io import write_bytes
+from transforms.io import read_bytes, write_bytes
 
 GALLERY_DIR = '_gallery'
 THUMBNAIL_SIDE = 192
 
 
-def thumbnail_bytes(picture, background=(255, 255, 255)) -> bytes:
-  small = picture.copy()
+def thumbnail_bytes(encoded: bytes) -> bytes:
+  """A small JPEG of an encoded output (transparency shown on white)."""
+  small = Image.open(io.BytesIO(encoded))
+  small.draft('RGB', (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+  small = small.convert('RGBA')
   small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-  return rendering.encode(rendering.finish(
-      small.convert('RGB'), rendering.Rendering(background=background),
-      alpha=small.getchannel('A') if small.mode == 'RGBA' else None),
-      rendering.Rendering(jpeg_quality=80))
+  flat = rendering.finish(small.convert('RGB'), rendering.Rendering(), alpha=small.getchannel('A'))
+  return rendering.encode(flat, rendering.Rendering(jpeg_quality=80))
+
+
+def _write_thumbnail(row, output: str) -> None:
+  """Best effort: the page falls back to the full output when a thumbnail is missing."""
+  if row['status'] == 'failed' or not row.get('output_uri'):
+    return
+  relative = row['output_uri'][len(output.rstrip('/')) + 1:]
+  try:
+    write_bytes(FileSystems.join(output, thumbnail_path(relative)),
+                thumbnail_bytes(read_bytes(row['output_uri'])), 'image/jpeg')
+  except Exception as e:  # pylint: disable=broad-except
+    logging.warning('thumbnail of %s not written: %s', row['output_uri'], e)
 
 
 def thumbnail_path(relative_output: str) -> str:
@@ -100,11 +115,16 @@ class WriteGallery(beam.PTransform):
 
   def expand(self, rows):
     output, run_id = self._output, self._run_id
-    return (rows
-            | 'ByContent' >> beam.Map(lambda r: (r['content_id'] or r['content_uri'], r))
-            | 'Group' >> beam.GroupByKey()
-            | 'FirstContents' >> beam.combiners.Top.Smallest(self._max_rows, key=lambda kv: kv[0])
-            | 'Write' >> beam.Map(_write_page, output, run_id))
+    shown = (rows
+             | 'ByContent' >> beam.Map(lambda r: (r['content_id'] or r['content_uri'], r))
+             | 'Group' >> beam.GroupByKey()
+             | 'FirstContents' >> beam.combiners.Top.Smallest(self._max_rows,
+                                                              key=lambda kv: kv[0]))
+    _ = (shown
+         | 'ShownRows' >> beam.FlatMap(lambda contents: [r for _, rs in contents for r in rs])
+         | 'SpreadThumbnails' >> beam.Reshuffle()
+         | 'Thumbnails' >> beam.Map(_write_thumbnail, output))
+    return shown | 'Write' >> beam.Map(_write_page, output, run_id)
 
 
 def _write_page(contents, output: str, run_id: str) -> None:

@@ -1,14 +1,11 @@
 """Encoding stylized pictures and writing them to `{output}/{style_id}/{content_id}.{ext}`."""
 from __future__ import annotations
 
-import logging
-
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from models import rendering
-from transforms import gallery
 from transforms.io import write_bytes
 from transforms.records import FAILED, METRICS_NAMESPACE, WRITTEN, Failure, StylizedImage
 
@@ -23,12 +20,10 @@ def output_uri(output: str, style_id: str, content_id: str, extension: str,
 class WriteOutput(beam.DoFn):
   """StylizedImage -> a written file, and its manifest row."""
 
-  def __init__(self, output: str, render: rendering.Rendering, model_sha256: str,
-               thumbnails: bool = False):
+  def __init__(self, output: str, render: rendering.Rendering, model_sha256: str):
     super().__init__()
     self._output = output
     self._render = render
-    self._thumbnails = thumbnails
     self._model_sha256 = model_sha256
     self._written = Metrics.counter(METRICS_NAMESPACE, 'pairs_written')
 
@@ -45,19 +40,7 @@ class WriteOutput(beam.DoFn):
           FAILED, Failure.of(e, stage, item.ref, item.style_id, item.strength))
       return
     self._written.inc()
-    if self._thumbnails:
-      self._write_thumbnail(uri, item)
     yield {'content_uri': item.ref.uri, 'content_id': item.ref.id, 'style_id': item.style_id,
            'strength': item.strength,
            'output_uri': uri, 'status': WRITTEN, 'model_sha256': self._model_sha256,
            'fingerprint': item.fingerprint, 'notes': list(item.notes)}
-
-  def _write_thumbnail(self, uri: str, item: StylizedImage) -> None:
-    """The gallery's thumbnail; the output is already written, so a failure here costs only the
-    thumbnail (the gallery then shows the full output)."""
-    relative = uri[len(self._output.rstrip('/')) + 1:]
-    try:
-      write_bytes(FileSystems.join(self._output, gallery.thumbnail_path(relative)),
-                  gallery.thumbnail_bytes(item.picture, self._render.background), 'image/jpeg')
-    except Exception as e:  # pylint: disable=broad-except
-      logging.warning('thumbnail of %s not written: %s', uri, e)
