@@ -111,3 +111,12 @@ def test_killed_run_is_completed_by_the_next_with_valid_outputs(tiny_models, tmp
       assert picture.size == (640, 480)
   finals = list(out.glob('s*/*'))
   assert len(finals) == 72
+
+
+def test_a_damaged_manifest_line_is_passed_over(pictures, tiny_models, tmp_path):
+  out = tmp_path / 'out'
+  _run(pictures, tiny_models, out, run_id='r1')
+  (out / '_manifest' / 'results-r0-00000-of-00001.jsonl').write_text('{"status": "writ\nnot json\n')
+  rerun = _run(pictures, tiny_models, out, run_id='r2')
+  assert rerun.summary['pairs_skipped'] == 6 and rerun.summary['pairs_written'] == 0
+  assert rerun.summary['manifest_lines_unreadable'] == 2
