@@ -7,7 +7,8 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from transforms.records import METRICS_NAMESPACE
 
-COUNTERS = ('contents', 'styles_predicted', 'styles_from_bank', 'styles_failed', 'images_read', 'images_failed',
+COUNTERS = ('contents', 'styles_predicted', 'styles_from_bank', 'styles_failed', 'images_read',
+            'images_failed',
             'pairs_stylized', 'pairs_written', 'pairs_skipped', 'pairs_failed',
             'content_bottlenecks', 'interpreter_loads', 'io_retries',
             'manifest_lines_unreadable')
