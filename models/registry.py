@@ -77,7 +77,8 @@ def resolve_model_set(spec: str, model_dir: str | None = None) -> ModelSet:
   """Turns a `--model` value into the two files to use.
 
   `spec` is a registered name, a folder (local or any FileSystems scheme) holding one
-  `*prediction*.tflite` and one `*transfer*.tflite`, or `PREDICTION_URI,TRANSFER_URI`.
+  `*transfer*.tflite` and at most one `*prediction*.tflite` (without one, the default set's), or
+  `PREDICTION_URI,TRANSFER_URI`.
   For a registered name, `model_dir` (default $STYLIZE_MODEL_DIR) replaces the download URL with a
   local folder holding the files under their published names; their sha256 is still checked.
   """
@@ -91,15 +92,22 @@ def resolve_model_set(spec: str, model_dir: str | None = None) -> ModelSet:
   if ',' in spec:
     prediction, transfer = (part.strip() for part in spec.split(',', 1))
     return ModelSet(spec, ModelFile(prediction), ModelFile(transfer))
-  return ModelSet(spec, _one_match(spec, 'prediction'), _one_match(spec, 'transfer'))
+  transfer = _one_match(spec, 'transfer')
+  # A folder with a transfer network only (what `python -m models.optimize` writes) uses the
+  # default set's prediction network: every Magenta transfer model takes its bottleneck.
+  prediction = _one_match(spec, 'prediction', optional=True) or resolve_model_set(
+      DEFAULT_MODEL, model_dir).prediction
+  return ModelSet(spec, prediction, transfer)
 
 
-def _one_match(folder: str, role: str) -> ModelFile:
+def _one_match(folder: str, role: str, optional: bool = False) -> ModelFile | None:
   pattern = FileSystems.join(folder, f'*{role}*.tflite')
   try:
     found = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
   except Exception as e:  # pylint: disable=broad-except
     raise ModelSpecError(f'--model {folder!r}: cannot list {pattern}: {e}') from e
+  if optional and not found:
+    return None
   if len(found) != 1:
     raise ModelSpecError(
         f'--model {folder!r} is not a registered model set ({", ".join(REGISTRY)}), and as a '

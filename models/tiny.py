@@ -15,19 +15,8 @@ import sys
 
 import numpy as np
 
+from models import export
 from models import interpreter as contract
-
-
-def _publish_names(tflite_bytes: bytes, inputs_by_shape: dict, output: str) -> bytes:
-  """Gives the model's inputs and output the published names (converters pick their own)."""
-  from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=import-outside-toplevel
-  model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_bytes))
-  graph = model.subgraphs[0]
-  for index in graph.inputs:
-    tensor = graph.tensors[index]
-    tensor.name = inputs_by_shape[tuple(int(d) for d in tensor.shape)].encode()
-  graph.tensors[graph.outputs[0]].name = output.encode()
-  return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def _convert(function, module) -> bytes:
@@ -78,7 +67,7 @@ def build(out_dir: str, seed: int = 0) -> tuple[str, str]:
        {(1, c, c, 3): contract.CONTENT_IMAGE, (1, 1, 1, n): contract.BOTTLENECK},
        contract.STYLIZED_IMAGE),
   ):
-    data = _publish_names(_convert(module.__call__, module), inputs, output)
+    data = export.publish_names(_convert(module.__call__, module), inputs, output)
     path = os.path.join(out_dir, name)
     with open(path, 'wb') as f:
       f.write(data)
@@ -90,3 +79,87 @@ if __name__ == '__main__':
   if len(sys.argv) != 2:
     sys.exit(__doc__)
   print('\n'.join(build(sys.argv[1])))
+
+
+def build_magenta_like(path: str, width: float = 0.125, seed: int = 0) -> str:
+  """A small random transfer network with the published file's graph: the Magenta transformer
+  (MirrorPad, nearest resize, conditional instance norms) under the published scope names, stored
+  with float16 weights. It stands in for the published fp16 file when testing the importer and
+  `models.optimize` where ../shared is absent."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from models import transfer_net  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  c1, c2, c3 = transfer_net.channels(width)
+  n = contract.BOTTLENECK_SIZE
+  weights = {}
+
+  def conv_weights(name, kernel, cin, cout):
+    std = np.sqrt(2.0 / (kernel * kernel * cin))
+    weights[name] = (tf.constant(rng.normal(0, std, (kernel, kernel, cin, cout)), tf.float32),
+                     tf.constant(rng.normal(0, 0.05, cout), tf.float32))
+
+  layers = [('transformer/contract/conv1', 9, 3, c1), ('transformer/contract/conv2', 3, c1, c2),
+            ('transformer/contract/conv3', 3, c2, c3)]
+  layers += [(f'transformer/residual/residual{b}/conv{k}', 3, c3, c3)
+             for b in range(1, 6) for k in (1, 2)]
+  layers += [('transformer/expand/conv1/conv', 3, c3, c2), ('transformer/expand/conv2/conv', 3, c2, c1),
+             ('transformer/expand/conv3/conv', 9, c1, 3)]
+  for name, kernel, cin, cout in layers:
+    conv_weights(name, kernel, cin, cout)
+    if 'contract' not in name:
+      for param, mean in (('Conv', 0.0), ('Conv_1', 1.0)):
+        weights[f'{name}/StyleNorm/{param}'] = (
+            tf.constant(rng.normal(0, 0.02, (1, 1, n, cout)), tf.float32),
+            tf.constant(mean + rng.normal(0, 0.05, cout), tf.float32))
+
+  def conv(x, name, kernel, stride=1, activation=None):
+    pad = kernel // 2
+    with tf.name_scope(name + '/'):
+      x = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode='REFLECT')
+      w, b = weights[name]
+      x = tf.nn.bias_add(tf.nn.conv2d(x, w, stride, 'VALID'), b, name='BiasAdd')
+      return tf.nn.relu(x, name='Relu') if activation else x
+
+  def style_param(bottleneck, name):
+    with tf.name_scope(name + '/'):
+      w, b = weights[name]
+      return tf.nn.bias_add(tf.nn.conv2d(bottleneck, w, 1, 'VALID'), b, name='BiasAdd')
+
+  def norm(x, name, bottleneck):
+    beta = style_param(bottleneck, name + '/StyleNorm/Conv')
+    gamma = style_param(bottleneck, name + '/StyleNorm/Conv_1')
+    with tf.name_scope(name + '/StyleNorm/batchnorm/'):
+      mean, variance = tf.nn.moments(x, [1, 2], keepdims=True)
+      scale = tf.math.rsqrt(tf.add(variance, transfer_net.EPSILON, name='add')) * gamma
+      return x * scale + (beta - mean * scale)
+
+  size = contract.CONTENT_SIZE
+
+  @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32),
+                                tf.TensorSpec([1, 1, 1, n], tf.float32)])
+  def transfer(content, bottleneck):
+    x = content
+    for k, stride in ((1, 1), (2, 2), (3, 2)):
+      x = conv(x, f'transformer/contract/conv{k}', 9 if k == 1 else 3, stride, 'relu')
+    for b in range(1, 6):
+      scope = f'transformer/residual/residual{b}'
+      h = tf.nn.relu(norm(conv(x, scope + '/conv1', 3), scope + '/conv1', bottleneck))
+      x = x + norm(conv(h, scope + '/conv2', 3), scope + '/conv2', bottleneck)
+    for k, kernel in ((1, 3), (2, 3), (3, 9)):
+      name = f'transformer/expand/conv{k}/conv'
+      if k < 3:
+        x = tf.image.resize(x, (x.shape[1] * 2, x.shape[2] * 2), 'nearest')
+      x = norm(conv(x, name, kernel), name, bottleneck)
+      x = tf.nn.relu(x) if k < 3 else tf.sigmoid(x)
+    return x
+
+  converter = tf.lite.TFLiteConverter.from_concrete_functions([transfer.get_concrete_function()])
+  converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  converter.target_spec.supported_types = [tf.float16]
+  data = export.publish_names(
+      converter.convert(),
+      {(1, size, size, 3): contract.CONTENT_IMAGE, (1, 1, 1, n): contract.BOTTLENECK},
+      contract.STYLIZED_IMAGE)
+  with open(path, 'wb') as f:
+    f.write(data)
+  return path

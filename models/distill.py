@@ -1,0 +1,327 @@
+"""Trains the project's own transfer network by distillation from a published one (the teacher).
+
+The student is `transfer_net.TransferNet`, randomly initialized: it never reads the teacher's
+weights, only the teacher's outputs for (content crop, bottleneck) pairs:
+- content: random 384x384 crops of training photos at random scales, flipped at random, and some
+  whole pictures letterboxed with reflect padding, as the pipeline's "fit" frame feeds them;
+- bottlenecks: the predictor's outputs for random crops of training paintings, blends of two
+  paintings, and blends with the photo's own bottleneck (the "style strength" of the pipeline).
+
+The teacher's outputs are computed once and cached in `WORKDIR/cache/` (shards of uint8 pictures),
+so training costs only the student's steps. Training is seeded, logs to `WORKDIR/log.jsonl`,
+checkpoints every `--checkpoint-every` steps and resumes from the last checkpoint when run again
+with the same WORKDIR (a session's background processes end when it stops):
+
+    python -m models.distill --workdir runs/distill \\
+        --teacher ../shared/models/magenta/magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite \\
+        --predictor ../shared/models/magenta/magenta_arbitrary-image-stylization-v1-256_int8_prediction_1.tflite \\
+        --content '../shared/images/content/*' --content skimage \\
+        --styles '../shared/images/style/*' --steps 20000
+    python -m models.distill --workdir runs/distill ... --export models/data/house
+
+On a machine with a GPU TensorFlow uses it for the student's steps; nothing else changes.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+import os
+import time
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from models import imaging
+from models import interpreter as contract
+
+SHARD_SIZE = 64
+LOG = logging.getLogger('distill')
+
+
+# --------------------------------------------------------------------------- training pairs
+def skimage_photos() -> list[str]:
+  """Colour photos that ship inside the scikit-image wheel (no download)."""
+  import skimage  # pylint: disable=import-outside-toplevel
+  folder = os.path.join(os.path.dirname(skimage.__file__), 'data')
+  names = ('astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'motorcycle_left.png',
+           'ihc.png', 'retina.jpg', 'hubble_deep_field.jpg', 'camera.png', 'coins.png', 'moon.png')
+  return [os.path.join(folder, n) for n in names if os.path.exists(os.path.join(folder, n))]
+
+
+def expand_sources(patterns: list[str]) -> list[str]:
+  """Glob patterns (and the word `skimage`) -> sorted, de-duplicated file paths."""
+  found = []
+  for pattern in patterns:
+    found += skimage_photos() if pattern == 'skimage' else glob.glob(pattern)
+  return sorted(set(found))
+
+
+def _open_rgb(path: str) -> Image.Image:
+  with open(path, 'rb') as f:
+    return imaging.decode(f.read()).image
+
+
+def random_content(picture: Image.Image, rng: np.random.Generator, size: int) -> np.ndarray:
+  """A `size`x`size` float [0, 1] crop at a random scale (or the whole picture letterboxed)."""
+  if rng.random() < 0.25:  # the pipeline's "fit" frame: whole picture + reflect padding
+    scale = size / max(picture.size)
+    resized = picture.resize((max(1, round(picture.width * scale)),
+                              max(1, round(picture.height * scale))), imaging.RESAMPLE)
+    pixels = imaging.to_unit_float(resized)
+    h, w = pixels.shape[:2]
+    top, left = (size - h) // 2, (size - w) // 2
+    pixels = np.pad(pixels, ((top, size - h - top), (left, size - w - left), (0, 0)),
+                    mode='reflect')
+  else:
+    short = min(picture.size)
+    side = int(short * rng.uniform(0.35, 1.0)) if short > size else short
+    left = int(rng.integers(0, picture.width - side + 1))
+    top = int(rng.integers(0, picture.height - side + 1))
+    crop = picture.crop((left, top, left + side, top + side)).resize((size, size),
+                                                                       imaging.RESAMPLE)
+    pixels = imaging.to_unit_float(crop)
+  if rng.random() < 0.5:
+    pixels = pixels[:, ::-1]
+  return np.ascontiguousarray(pixels, dtype=np.float32)
+
+
+def style_crops(painting: Image.Image, rng: np.random.Generator, count: int) -> list[np.ndarray]:
+  """The predictor's input for the whole painting and for `count - 1` random crops of it."""
+  crops = [imaging.style_input(painting)]
+  for _ in range(count - 1):
+    short = min(painting.size)
+    side = int(short * rng.uniform(0.5, 1.0))
+    left = int(rng.integers(0, painting.width - side + 1))
+    top = int(rng.integers(0, painting.height - side + 1))
+    crops.append(imaging.style_input(painting.crop((left, top, left + side, top + side))))
+  return crops
+
+
+def random_bottleneck(styles: np.ndarray, own: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+  """A painting's bottleneck, a blend of two, or a blend with the photo's own (strength)."""
+  pick = lambda: styles[rng.integers(len(styles))]
+  roll = rng.random()
+  if roll < 0.5:
+    return pick()
+  if roll < 0.75:
+    t = rng.uniform(0.2, 0.8)
+    return t * pick() + (1 - t) * pick()
+  r = rng.uniform(0.1, 0.9)
+  return r * own + (1 - r) * pick()
+
+
+def build_cache(workdir: str, teacher_path: str, predictor_path: str, content: list[str],
+                styles: list[str], pairs: int, seed: int, size: int = contract.CONTENT_SIZE,
+                crops_per_style: int = 4, threads: int = 2) -> list[str]:
+  """Writes (or completes) the shards of teacher outputs; returns their paths. Resumable: each
+  shard is seeded by its own number and written atomically."""
+  folder = os.path.join(workdir, 'cache')
+  os.makedirs(folder, exist_ok=True)
+  shards = [os.path.join(folder, f'shard-{i:04d}.npz') for i in range(-(-pairs // SHARD_SIZE))]
+  missing = [i for i, path in enumerate(shards) if not os.path.exists(path)]
+  if not missing:
+    return shards
+  teacher = contract.StyleTransfer(teacher_path, threads)
+  predictor = contract.StylePredictor(predictor_path, threads)
+  rng = np.random.default_rng(seed)
+  paintings = [_open_rgb(p) for p in styles]
+  style_bank = np.stack([predictor.predict(crop) for painting in paintings
+                         for crop in style_crops(painting, rng, crops_per_style)])
+  photos = [_open_rgb(p) for p in content]
+  own = [predictor.predict(imaging.style_input(photo)) for photo in photos]
+  for i in missing:
+    shard_rng = np.random.default_rng([seed, i])
+    images, bottlenecks, targets = [], [], []
+    for _ in range(min(SHARD_SIZE, pairs - i * SHARD_SIZE)):
+      k = int(shard_rng.integers(len(photos)))
+      image = random_content(photos[k], shard_rng, size)
+      bottleneck = random_bottleneck(style_bank, own[k], shard_rng).astype(np.float32)
+      target = teacher.stylize(image, bottleneck)
+      images.append(np.rint(image * 255).astype(np.uint8))
+      bottlenecks.append(bottleneck)
+      targets.append(np.rint(target * 255).astype(np.uint8))
+    tmp = shards[i] + '.tmp.npz'
+    np.savez(tmp, content=np.stack(images), bottleneck=np.stack(bottlenecks),
+             target=np.stack(targets))
+    os.replace(tmp, shards[i])
+    LOG.info('teacher cache: shard %d/%d written', i + 1, len(shards))
+  return shards
+
+
+def load_cache(shards: list[str]) -> dict[str, np.ndarray]:
+  parts = [np.load(s) for s in shards]
+  return {key: np.concatenate([p[key] for p in parts]) for key in ('content', 'bottleneck',
+                                                                  'target')}
+
+
+# --------------------------------------------------------------------------- training
+def fast_ssim(a, b, window: int = 8, stride: int = 4):
+  """Mean SSIM over uniform `window` boxes: a cheap stand-in for `tf.image.ssim` (whose Gaussian
+  window costs more than the student's own backward pass on a CPU) to train against."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  c1, c2 = 0.01 ** 2, 0.03 ** 2
+  pool = lambda x: tf.nn.avg_pool2d(x, window, stride, 'VALID')
+  mean_a, mean_b = pool(a), pool(b)
+  var_a = pool(a * a) - mean_a * mean_a
+  var_b = pool(b * b) - mean_b * mean_b
+  cov = pool(a * b) - mean_a * mean_b
+  score = ((2 * mean_a * mean_b + c1) * (2 * cov + c2)) / (
+      (mean_a * mean_a + mean_b * mean_b + c1) * (var_a + var_b + c2))
+  return tf.reduce_mean(score)
+
+
+def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: float,
+          learning_rate: float, checkpoint_every: int, holdout: dict | None = None,
+          log_every: int = 25, xla: bool = True) -> dict:
+  """Runs (or resumes) training to `steps`; returns the last logged figures."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from models import transfer_net  # pylint: disable=import-outside-toplevel
+  tf.keras.utils.set_random_seed(seed)
+  size = data['content'].shape[1]
+  model = transfer_net.build(width=width, batch_size=None, size=size, for_export=False)
+  schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
+  optimizer = tf.keras.optimizers.Adam(schedule)
+  step = tf.Variable(0, dtype=tf.int64)
+  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+  manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, 'checkpoints'), 3)
+  if manager.latest_checkpoint:
+    checkpoint.restore(manager.latest_checkpoint)
+    LOG.info('resumed from %s at step %d', manager.latest_checkpoint, int(step))
+  n = len(data['content'])
+
+  @tf.function(jit_compile=xla)  # XLA: ~2x faster steps on this CPU
+  def train_step(content, bottleneck, target):
+    with tf.GradientTape() as tape:
+      out = model([content, bottleneck], training=True)
+      l1, ssim = tf.reduce_mean(tf.abs(out - target)), fast_ssim(out, target)
+      loss = l1 + 0.5 * (1.0 - ssim)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss, l1, ssim
+
+  def batch_at(k):
+    # Each step's batch depends only on (seed, step): a resumed run sees the same data order.
+    idx = np.random.default_rng([seed, k]).choice(n, size=min(batch, n), replace=False)
+    return (tf.constant(data['content'][idx], tf.float32) / 255.0,
+            tf.constant(data['bottleneck'][idx].reshape(-1, 1, 1, contract.BOTTLENECK_SIZE)),
+            tf.constant(data['target'][idx], tf.float32) / 255.0)
+
+  log_path = os.path.join(workdir, 'log.jsonl')
+  last, started, window = {}, time.time(), []
+  while int(step) < steps:
+    loss, l1, ssim = train_step(*batch_at(int(step)))
+    step.assign_add(1)
+    window.append((float(loss), float(l1), float(ssim)))
+    k = int(step)
+    if k % log_every == 0 or k == steps:
+      loss_m, l1_m, ssim_m = np.mean(window, axis=0)
+      last = {'step': k, 'loss': round(float(loss_m), 5), 'l1': round(float(l1_m), 5),
+              'train_ssim': round(float(ssim_m), 4),
+              'seconds_per_step': round((time.time() - started) / len(window), 3),
+              'time': time.strftime('%Y-%m-%dT%H:%M:%S')}
+      if holdout is not None and (k % (log_every * 8) == 0 or k == steps):
+        last['holdout_ssim'] = round(evaluate(model, holdout), 4)
+      with open(log_path, 'a', encoding='utf-8') as f:
+        f.write(json.dumps(last) + '\n')
+      LOG.info('%s', last)
+      window, started = [], time.time()
+    if k % checkpoint_every == 0 or k == steps:
+      manager.save(checkpoint_number=k)
+  return last
+
+
+def evaluate(model, pairs: dict) -> float:
+  """Mean SSIM of the model's outputs against the teacher's on `pairs`."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  scores = []
+  for i in range(0, len(pairs['content']), 4):
+    content = tf.constant(pairs['content'][i:i + 4], tf.float32) / 255.0
+    bottleneck = tf.constant(pairs['bottleneck'][i:i + 4].reshape(-1, 1, 1,
+                                                                  contract.BOTTLENECK_SIZE))
+    target = tf.constant(pairs['target'][i:i + 4], tf.float32) / 255.0
+    scores += list(tf.image.ssim(model([content, bottleneck]), target, 1.0).numpy())
+  return float(np.mean(scores))
+
+
+def restore_for_export(workdir: str, width: float):
+  """The latest checkpoint's weights in a batch-1, 384x384 model (what the converters need)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from models import transfer_net  # pylint: disable=import-outside-toplevel
+  model = transfer_net.build(width=width, batch_size=1)
+  latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
+  if not latest:
+    raise SystemExit(f'no checkpoint under {workdir}/checkpoints: train first')
+  tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+  return model, latest
+
+
+def export(workdir: str, width: float, out_dir: str, data: dict | None = None) -> dict[str, str]:
+  """Writes the student as int8 (weights) and fp16 `.tflite` with the published tensor names."""
+  from models import export as exporter  # pylint: disable=import-outside-toplevel
+  model, latest = restore_for_export(workdir, width)
+  os.makedirs(out_dir, exist_ok=True)
+  written = {}
+  for kind, name in (('int8-weights', 'house_int8_transfer.tflite'),
+                     ('fp16', 'house_fp16_transfer.tflite')):
+    path = os.path.join(out_dir, name)
+    with open(path, 'wb') as f:
+      f.write(exporter.to_tflite(model, kind))
+    written[kind] = path
+  LOG.info('exported %s -> %s', latest, written)
+  return written
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--workdir', required=True, help='cache, checkpoints and log live here')
+  parser.add_argument('--teacher', help='the published transfer .tflite to learn from (fp16)')
+  parser.add_argument('--predictor', help='the published prediction .tflite (for bottlenecks)')
+  parser.add_argument('--content', action='append', default=[],
+                      help='glob of training photos (repeatable); "skimage" adds the photos '
+                           'shipped in the scikit-image wheel')
+  parser.add_argument('--styles', action='append', default=[],
+                      help='glob of training paintings (repeatable)')
+  parser.add_argument('--holdout-content', action='append', default=[],
+                      help='photos kept out of training, for the held-out SSIM in the log')
+  parser.add_argument('--holdout-styles', action='append', default=[])
+  parser.add_argument('--pairs', type=int, default=1024, help='cached training pairs')
+  parser.add_argument('--size', type=int, default=contract.CONTENT_SIZE,
+                      help='training crop side (keep 384: instance norm statistics follow it)')
+  parser.add_argument('--steps', type=int, default=20000)
+  parser.add_argument('--batch', type=int, default=8)
+  parser.add_argument('--width', type=float, default=0.25)
+  parser.add_argument('--learning-rate', type=float, default=2e-3)
+  parser.add_argument('--checkpoint-every', type=int, default=100)
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--no-xla', action='store_true', help='train without XLA compilation')
+  parser.add_argument('--export', metavar='OUT_DIR', help='export the latest checkpoint and stop')
+  args = parser.parse_args(argv)
+  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
+  os.makedirs(args.workdir, exist_ok=True)
+  if args.export:
+    export(args.workdir, args.width, args.export)
+    return
+  if not (args.teacher and args.predictor and args.content and args.styles):
+    parser.error('training needs --teacher, --predictor, --content and --styles')
+  content, styles = expand_sources(args.content), expand_sources(args.styles)
+  held_content = expand_sources(args.holdout_content)
+  held_styles = expand_sources(args.holdout_styles)
+  content = [c for c in content if c not in held_content]
+  styles = [s for s in styles if s not in held_styles]
+  LOG.info('training on %d photos x %d paintings', len(content), len(styles))
+  shards = build_cache(args.workdir, args.teacher, args.predictor, content, styles, args.pairs,
+                       args.seed, args.size)
+  holdout = None
+  if held_content and held_styles:
+    holdout = load_cache(build_cache(os.path.join(args.workdir, 'holdout'), args.teacher,
+                                     args.predictor, held_content, held_styles,
+                                     min(32, args.pairs), args.seed + 1, args.size))
+  train(args.workdir, load_cache(shards), args.steps, args.batch, args.seed, args.width,
+        args.learning_rate, args.checkpoint_every, holdout, xla=not args.no_xla)
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,167 @@
+"""The style transfer network as one Keras definition, written in the forms that run fast in LiteRT.
+
+It is the Magenta "mobile" transformer (the published TFLite transfer models are its width-0.25
+instance): contract (9x9 conv, two 3x3 stride-2 convs; ReLU), five residual blocks, expand (two
+x2 upsamplings + 3x3 convs, a 9x9 conv to RGB, sigmoid), with reflect padding before every conv and
+a conditional instance norm after every conv but the first three, whose per-channel gamma and beta
+are 1x1 convolutions of the 100-float style bottleneck.
+
+Three forms differ from the published graph, none in value (see `tests/models/test_transfer_net.py`):
+- reflect padding is single-row/column slices with explicit sizes joined by concatenation, because
+  XNNPACK does not take MIRROR_PAD (the published int8 file spends ~2/3 of its time there);
+- nearest x2 upsampling is the channels repeated 4 times + depth_to_space, which XNNPACK takes;
+- instance norm is `x * scale + (beta - mean * scale)` with `scale = gamma * rsqrt(var + eps)`:
+  one multiply-add over the image, which full-int8 quantization keeps accurate.
+
+TensorFlow (the Keras backend here) is needed to build, train and convert; never on workers.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from models import interpreter as contract
+
+EPSILON = 1e-5
+NUM_RESIDUAL_BLOCKS = 5
+
+
+def channels(width: float) -> tuple[int, int, int]:
+  """Channels of the contract stages for a width multiplier (0.25 -> 8, 16, 32)."""
+  return int(32 * width), int(64 * width), int(128 * width)
+
+
+def reflect_pad(x: tf.Tensor, pad: int, for_export: bool = True) -> tf.Tensor:
+  """Reflect padding (like MIRROR_PAD REFLECT) from slices of explicit size and a concatenation;
+  `for_export=False` gives the same values with one MIRROR_PAD, much faster to train."""
+  if pad == 0:
+    return x
+  if not for_export:
+    return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode='REFLECT')
+  for axis in (1, 2):
+    length = x.shape[axis]
+    # Explicit sizes: a -1 size keeps the slice out of XNNPACK (the batch is -1 only in training).
+    size = [-1 if s is None else s for s in x.shape]
+    size[axis] = 1
+
+    def row(i, axis=axis, size=size, x=x):
+      begin = [0, 0, 0, 0]
+      begin[axis] = i
+      return tf.slice(x, begin, size)
+
+    before = [row(i) for i in range(pad, 0, -1)]
+    after = [row(length - 1 - i) for i in range(1, pad + 1)]
+    # XNNPACK takes a concatenation of at most 4 inputs: join each side's rows first.
+    x = tf.concat([_concat(before, axis), x, _concat(after, axis)], axis=axis)
+  return x
+
+
+def _concat(tensors: list, axis: int) -> tf.Tensor:
+  while len(tensors) > 1:
+    tensors = [tensors[i] if i + 1 == len(tensors) else tf.concat(tensors[i:i + 4], axis=axis)
+               for i in range(0, len(tensors), 4)]
+  return tensors[0]
+
+
+class ReflectConv(keras.layers.Layer):
+  """Reflect padding by kernel//2, then a VALID convolution (stride 1 or 2)."""
+
+  def __init__(self, filters: int, kernel: int, stride: int = 1, activation=None,
+               for_export: bool = True, **kwargs):
+    super().__init__(**kwargs)
+    self.filters, self.kernel, self.stride, self.activation = filters, kernel, stride, activation
+    self.for_export = for_export
+    self.conv = keras.layers.Conv2D(filters, kernel, stride, padding='valid',
+                                    activation=activation, name='conv')
+
+  def call(self, x):
+    return self.conv(reflect_pad(x, self.kernel // 2, self.for_export))
+
+  def get_config(self):
+    return {**super().get_config(), 'filters': self.filters, 'kernel': self.kernel,
+            'stride': self.stride, 'activation': self.activation, 'for_export': self.for_export}
+
+
+class StyleNorm(keras.layers.Layer):
+  """Conditional instance norm: gamma and beta are 1x1 convolutions of the style bottleneck."""
+
+  def __init__(self, filters: int, epsilon: float = EPSILON, **kwargs):
+    super().__init__(**kwargs)
+    self.filters, self.epsilon = filters, epsilon
+    self.beta = keras.layers.Conv2D(filters, 1, name='beta')    # published: StyleNorm/Conv
+    self.gamma = keras.layers.Conv2D(filters, 1, name='gamma')  # published: StyleNorm/Conv_1
+
+  def call(self, x, bottleneck):
+    mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
+    centered = x - mean  # not SQUARED_DIFFERENCE: XNNPACK has no int8 kernel for it
+    variance = tf.reduce_mean(centered * centered, axis=[1, 2], keepdims=True)
+    scale = self.gamma(bottleneck) * tf.math.rsqrt(variance + self.epsilon)
+    return x * scale + (self.beta(bottleneck) - mean * scale)
+
+  def get_config(self):
+    return {**super().get_config(), 'filters': self.filters, 'epsilon': self.epsilon}
+
+
+def upsample2(x: tf.Tensor, for_export: bool = True) -> tf.Tensor:
+  """Nearest-neighbour x2 as channel repeat + depth_to_space (one XNNPACK partition)."""
+  if not for_export:
+    return tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
+  return tf.nn.depth_to_space(tf.concat([x, x, x, x], axis=-1), 2)
+
+
+class TransferNet(keras.Model):
+  """Content image + bottleneck -> stylized image, all float32 NHWC in [0, 1]."""
+
+  def __init__(self, width: float = 0.25, epsilon: float = EPSILON, for_export: bool = True,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.width, self.epsilon, self.for_export = width, epsilon, for_export
+    c1, c2, c3 = channels(width)
+    conv = lambda *args, **kw: ReflectConv(*args, for_export=for_export, **kw)
+    self.contract = [conv(c1, 9, 1, 'relu', name='contract_conv1'),
+                     conv(c2, 3, 2, 'relu', name='contract_conv2'),
+                     conv(c3, 3, 2, 'relu', name='contract_conv3')]
+    self.residual = []
+    for block in range(1, NUM_RESIDUAL_BLOCKS + 1):
+      self.residual.append([
+          (conv(c3, 3, name=f'residual{block}_conv{k}'),
+           StyleNorm(c3, epsilon, name=f'residual{block}_conv{k}_norm')) for k in (1, 2)])
+    self.expand = [(conv(filters, kernel, name=f'expand_conv{k}'),
+                    StyleNorm(filters, epsilon, name=f'expand_conv{k}_norm'))
+                   for k, (filters, kernel) in enumerate(((c2, 3), (c1, 3), (3, 9)), start=1)]
+
+  def call(self, inputs):
+    content, bottleneck = inputs
+    x = content
+    for conv in self.contract:
+      x = conv(x)
+    for (conv1, norm1), (conv2, norm2) in self.residual:
+      h = tf.nn.relu(norm1(conv1(x), bottleneck))
+      x = x + norm2(conv2(h), bottleneck)
+    for k, (conv, norm) in enumerate(self.expand):
+      if k < 2:
+        x = upsample2(x, self.for_export)
+      x = norm(conv(x), bottleneck)
+      x = tf.nn.relu(x) if k < 2 else tf.sigmoid(x)
+    return x
+
+  def get_config(self):
+    return {'width': self.width, 'epsilon': self.epsilon, 'for_export': self.for_export,
+            'name': self.name}
+
+
+def build(width: float = 0.25, epsilon: float = EPSILON, batch_size: int | None = 1,
+          size: int = contract.CONTENT_SIZE, for_export: bool = True) -> keras.Model:
+  """A functional model with the published input shapes (batch 1 by default: what the int8
+  converter needs), inputs named for the published tensors' roles. `for_export=False` writes
+  padding and upsampling in the forms TensorFlow trains fastest (same weights, same values)."""
+  content = keras.Input((size, size, 3), batch_size=batch_size, name='content_image')
+  bottleneck = keras.Input((1, 1, contract.BOTTLENECK_SIZE), batch_size=batch_size,
+                           name='style_bottleneck')
+  net = TransferNet(width, epsilon, for_export, name='transformer')
+  return keras.Model([content, bottleneck], net([content, bottleneck]), name='style_transfer')
+
+
+def network(model: keras.Model) -> TransferNet:
+  """The TransferNet inside a model made by `build`."""
+  return model.get_layer('transformer')

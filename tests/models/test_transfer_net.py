@@ -1,0 +1,117 @@
+"""The Keras transfer network: its fast forms compute what the published graph's ops compute, the
+importer reproduces a Magenta transfer file in float, and every export keeps the model contract."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip('tensorflow')
+
+from models import (export, imaging, import_published, interpreter, style_bank, tiny,  # noqa: E402
+                    transfer_net)
+from models.quality import psnr, ssim  # noqa: E402
+
+
+def _inputs(seed=0, count=1):
+  rng = np.random.default_rng(seed)
+  smooth = lambda: np.asarray(tf.image.resize(rng.random((1, 12, 12, 3)), (384, 384))[0],
+                              np.float32).clip(0, 1)
+  return ([smooth() for _ in range(count)],
+          [rng.normal(0, 3, 100).astype(np.float32) for _ in range(count)])
+
+
+@pytest.mark.parametrize('pad', [1, 4])
+def test_reflect_pad_from_slices_equals_mirror_pad(pad):
+  x = tf.constant(np.random.default_rng(pad).random((2, 11, 13, 3)), tf.float32)
+  expected = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode='REFLECT')
+  np.testing.assert_array_equal(transfer_net.reflect_pad(x, pad), expected)
+  np.testing.assert_array_equal(transfer_net.reflect_pad(x, pad, for_export=False), expected)
+
+
+def test_upsample_by_depth_to_space_equals_nearest_resize():
+  x = tf.constant(np.random.default_rng(0).random((1, 5, 7, 4)), tf.float32)
+  expected = tf.image.resize(x, (10, 14), 'nearest')
+  np.testing.assert_array_equal(transfer_net.upsample2(x), expected)
+  np.testing.assert_array_equal(transfer_net.upsample2(x, for_export=False), expected)
+
+
+def test_training_and_export_forms_share_weights_and_values():
+  trained = transfer_net.build(width=0.125, batch_size=None, for_export=False)
+  exported = transfer_net.build(width=0.125)
+  exported.set_weights(trained.get_weights())
+  (content,), (bottleneck,) = _inputs()
+  args = [content[None], bottleneck.reshape(1, 1, 1, 100)]
+  np.testing.assert_allclose(exported(args), trained(args), atol=1e-5)
+
+
+@pytest.fixture(scope='module')
+def magenta_like(tmp_path_factory) -> str:
+  return tiny.build_magenta_like(str(tmp_path_factory.mktemp('magenta_like') / 'transfer.tflite'))
+
+
+def test_importer_reproduces_a_magenta_graph_in_float(magenta_like):
+  weights, epsilon, width = import_published.read_weights(magenta_like)
+  assert width == 0.125 and epsilon == pytest.approx(1e-5, rel=1e-2)  # stored as float16
+  assert len(weights) == 3 + 10 + 3 + 13 * 2  # convolutions + gamma and beta of 13 norms
+  model = import_published.load_published(magenta_like)
+  contents, bottlenecks = _inputs(1, 2)
+  assert import_published.check_equivalence(model, magenta_like, contents, bottlenecks) > 100
+
+
+def test_importer_refuses_a_model_that_is_not_a_magenta_transformer(tiny_models):
+  with pytest.raises(import_published.NotMagentaTransfer, match='convolution|contract'):
+    import_published.load_published(f'{tiny_models}/tiny_transfer.tflite')
+
+
+@pytest.mark.parametrize('kind', export.KINDS)
+def test_exports_keep_the_published_contract_and_stay_close_to_float(kind, magenta_like, tmp_path):
+  model = import_published.load_published(magenta_like)
+  contents, bottlenecks = _inputs(2, 3)
+  path = tmp_path / f'{kind}.tflite'
+  path.write_bytes(export.to_tflite(model, kind, lambda: zip(contents, bottlenecks)))
+  transfer = interpreter.StyleTransfer(str(path))  # checks tensor names, shapes, dtypes
+  content, bottleneck = contents[0], bottlenecks[0]
+  got = transfer.stylize(content, bottleneck)
+  float_out = lambda b: np.asarray(model([content[None], b.reshape(1, 1, 1, 100)]))[0]
+  expected, other_style = float_out(bottleneck), float_out(bottlenecks[1])
+  # A random network amplifies rounding (the published model's figures are in the test below):
+  # the export must still sit far closer to the float output than another style's output does.
+  floor = {'float32': 80, 'fp16': 40, 'int8-weights': 20, 'int8': 14}[kind]
+  assert psnr(got, expected) > max(floor, psnr(other_style, expected) + 3)
+  assert got.std() > 0.02  # a picture, not a flat colour
+
+
+def test_full_int8_needs_representative_pairs(magenta_like):
+  with pytest.raises(ValueError, match='representative'):
+    export.to_tflite(import_published.load_published(magenta_like), 'int8')
+
+
+def test_the_published_fp16_model_is_rebuilt_exactly(shared):
+  source = str(shared / 'models' / 'magenta' /
+               'magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite')
+  model = import_published.load_published(source)
+  contents = [imaging.content_input(imaging.decode(
+      (shared / 'images' / 'content' / name).read_bytes()).image, 'square')[0]
+              for name in ('lion.jpg', 'coffee.png')]
+  bank = style_bank.load()
+  bottlenecks = [bank['the_scream'].bottleneck, bank['great_wave'].bottleneck]
+  assert import_published.check_equivalence(model, source, contents, bottlenecks) > 100
+  # Stated tolerances of the exports against the float rebuild on fixed real inputs.
+  tolerances = {'int8-weights': (0.97, 30.0), 'int8': (0.85, 24.0), 'fp16': (0.999, 45.0)}
+  pairs = list(zip(contents, bottlenecks))
+  for kind, (min_ssim, min_psnr) in tolerances.items():
+    data = export.to_tflite(model, kind, lambda: iter(pairs))
+    assert len(data) < 500_000
+    transfer = _loaded(data)
+    for content, bottleneck in pairs:
+      got = transfer.stylize(content, bottleneck)
+      expected = np.asarray(model([content[None], bottleneck.reshape(1, 1, 1, 100)]))[0]
+      assert ssim(got, expected) > min_ssim and psnr(got, expected) > min_psnr, kind
+
+
+def _loaded(data: bytes) -> interpreter.StyleTransfer:
+  import tempfile
+  with tempfile.NamedTemporaryFile(suffix='.tflite') as f:
+    f.write(data)
+    f.flush()
+    return interpreter.StyleTransfer(f.name)
