@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Sets up .venv from this repo's own files and runs the job on Beam's DirectRunner into ./out.
-#   ./run_local.sh                 a demo on sample photos and paintings (no input needed)
+#   ./run_local.sh                 a demo: sample photos in built-in styles with the project's own
+#                                  model (no input, no internet needed once installed)
 #   ./run_local.sh --content 'photos/*.jpg' --styles 'paintings/*' [--output DIR] [Beam options]
 # Relative paths are taken from the folder you run it in.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")" && pwd)"
-SHARED="$(cd "$ROOT/.." && pwd)/shared"
+SHARED="${STYLIZE_SHARED:-$(cd "$ROOT/.." && pwd)/shared}"  # published models, if present
 PYTHON="$ROOT/.venv/bin/python"
 
 if [ ! -x "$PYTHON" ]; then
@@ -14,31 +15,21 @@ if [ ! -x "$PYTHON" ]; then
 fi
 # Install (again) only when the venv is new or setup.py changed, so later runs work offline.
 if [ ! -f "$ROOT/.venv/.installed" ] || [ "$ROOT/setup.py" -nt "$ROOT/.venv/.installed" ]; then
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check -e "$ROOT"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check -e "$ROOT[demo]"
   touch "$ROOT/.venv/.installed"
 fi
 
 args=("$@")
 if [ ${#args[@]} -eq 0 ]; then
-  if [ ! -d "$SHARED/images" ] || [ ! -d "$SHARED/models/magenta" ]; then
-    cat >&2 <<MSG
-The demo needs sample pictures and the published Magenta models, looked for in $SHARED (absent):
-images/content/, images/style/ and models/magenta/*.tflite.
-Run the job on your own pictures instead:
-  ./run_local.sh --content 'photos/*.jpg' --styles 'paintings/*.jpg' --model-dir MODELS
-  ./run_local.sh --content 'photos/*.jpg' --styles builtin:all --model-dir MODELS
-where MODELS is a folder holding the published files (see README.md, "Models"); with internet
-access, leave out --model-dir and they are downloaded and verified on first use.
-MSG
-    exit 2
-  fi
-  content="$SHARED/images/content"
-  style="$SHARED/images/style"
-  args=(--content "$content/coffee.png" --content "$content/grace_hopper.jpg"
-        --content "$content/tubingen_neckarfront.png" --content "$content/dog_on_lava_field.jpg"
-        --styles "$style/van_gogh_starry_night.jpg" --styles "$style/hokusai_great_wave_crop.jpg"
-        --styles "$style/munch_the_scream.jpg"
-        --direct_running_mode=multi_processing --direct_num_workers=2)
+  # Sample photos that ship inside the scikit-image wheel; styles from the built-in bank; the
+  # project's own distilled transfer network, embedded in the package: nothing to download.
+  photos="$("$PYTHON" -c 'import os, skimage; print(os.path.join(os.path.dirname(skimage.__file__), "data"))')"
+  args=(--content "$photos/astronaut.png" --content "$photos/chelsea.png"
+        --content "$photos/coffee.png" --content "$photos/rocket.jpg"
+        --styles builtin:starry_night --styles builtin:great_wave --styles builtin:the_scream
+        --model house --direct_running_mode=multi_processing --direct_num_workers=2)
+  echo "Demo: 4 sample photos x 3 built-in styles with the embedded 'house' model, into ./out"
+  echo "(to use the published Magenta models instead, see README.md, \"Models\")."
 fi
 case " ${args[*]} " in *" --output"*) ;; *) args+=(--output "$PWD/out") ;; esac
 case " ${args[*]} " in

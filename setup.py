@@ -1,7 +1,8 @@
 """Packaging for the batch stylization job.
 
 Workers need only the runtime requirements (no TensorFlow): Beam, the LiteRT interpreter, numpy,
-Pillow and the GCS client. TensorFlow builds the tiny test models and is a test/dev extra.
+Pillow and the GCS client. TensorFlow builds, trains and converts models and is a test/dev extra;
+scikit-image only supplies the demo's sample photos (`demo` extra, installed by run_local.sh).
 """
 import setuptools
 
@@ -19,7 +20,9 @@ TEST = [
     'pytest>=8.0',
     'build>=1.0',  # the sdist test, as Dataflow's staging builds it
     'setuptools>=68',
+    'scikit-image>=0.22',  # sample photos: the demo's, and training photos for models.distill
 ]
+DEMO = ['scikit-image>=0.22']
 
 setuptools.setup(
     name='batch-stylize',
@@ -27,8 +30,8 @@ setuptools.setup(
     description='A Beam job that re-renders an image catalog in a set of artistic styles.',
     python_requires='>=3.10',
     packages=setuptools.find_packages(include=['pipeline', 'transforms', 'models']),
-    package_data={'models': ['data/*.json']},
+    package_data={'models': ['data/*.json', 'data/house/*.tflite']},
     install_requires=RUNTIME,
-    extras_require={'test': TEST},
+    extras_require={'test': TEST, 'demo': DEMO},
     entry_points={'console_scripts': ['batch-stylize=pipeline.run:main']},
 )

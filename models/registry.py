@@ -24,6 +24,7 @@ class ModelFile:
   uri: str
   sha256: str | None = None
   in_model_dir: str | None = None  # its path under --model-dir, if not its own name
+  embedded: bool = False  # ships inside this package: --model-dir does not replace it
 
   @property
   def name(self) -> str:
@@ -67,6 +68,12 @@ REGISTRY: dict[str, ModelSet] = {
                    'arbitrary_style_transfer/', 'legacy/style_transfer_quantized_dynamic.tflite')),
 }
 DEFAULT_MODEL = 'magenta-int8'
+# The project's own transfer network (models/distill.py: distilled from the published fp16 one,
+# trained from scratch), shipped in the package so the job runs offline with built-in styles;
+# other styles still use the published predictor.
+HOUSE_TRANSFER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'house',
+                              'house_int8_transfer.tflite')
+REGISTRY['house'] = ModelSet('house', _INT8_PREDICTION, ModelFile(HOUSE_TRANSFER, embedded=True))
 
 
 class ModelSpecError(ValueError):
@@ -87,7 +94,8 @@ def resolve_model_set(spec: str, model_dir: str | None = None) -> ModelSet:
     chosen = REGISTRY[spec]
     if not model_dir:
       return chosen
-    in_dir = lambda f: ModelFile(FileSystems.join(model_dir, f.in_model_dir or f.name), f.sha256)
+    in_dir = lambda f: f if f.embedded else ModelFile(
+        FileSystems.join(model_dir, f.in_model_dir or f.name), f.sha256)
     return ModelSet(chosen.name, in_dir(chosen.prediction), in_dir(chosen.transfer))
   if ',' in spec:
     prediction, transfer = (part.strip() for part in spec.split(',', 1))

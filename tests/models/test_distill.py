@@ -1,0 +1,77 @@
+"""A tiny distillation run end to end: teacher cache, seeded training, checkpoint, resume, export.
+
+The teacher and predictor are the tiny generated models (the published ones are not needed), the
+pictures are generated, and the student is the width-0.125 network; a few steps only."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip('tensorflow')
+
+from conftest import gradient_picture  # noqa: E402
+from models import distill, interpreter  # noqa: E402
+
+
+@pytest.fixture
+def sources(tmp_path):
+  (tmp_path / 'photos').mkdir()
+  (tmp_path / 'paintings').mkdir()
+  for i in range(3):
+    gradient_picture(420 + 30 * i, 400, seed=i).save(tmp_path / 'photos' / f'p{i}.png')
+    gradient_picture(300, 300, seed=20 + i).save(tmp_path / 'paintings' / f's{i}.png')
+  return tmp_path
+
+
+def _train(sources, tiny_models, workdir, steps):
+  distill.main(['--workdir', str(workdir), '--teacher', f'{tiny_models}/tiny_transfer.tflite',
+                '--predictor', f'{tiny_models}/tiny_prediction.tflite',
+                '--content', str(sources / 'photos' / '*.png'),
+                '--styles', str(sources / 'paintings' / '*.png'),
+                '--pairs', '6', '--steps', str(steps), '--batch', '2', '--width', '0.125',
+                '--checkpoint-every', '2', '--no-xla'])
+
+
+def _log(workdir):
+  return [json.loads(line) for line in (workdir / 'log.jsonl').read_text().splitlines()]
+
+
+def test_cache_train_resume_and_export(sources, tiny_models, tmp_path):
+  workdir = tmp_path / 'run'
+  _train(sources, tiny_models, workdir, steps=2)
+  cache = np.load(workdir / 'cache' / 'shard-0000.npz')
+  assert cache['content'].shape == (6, 384, 384, 3) and cache['content'].dtype == np.uint8
+  assert cache['target'].shape == (6, 384, 384, 3) and cache['bottleneck'].shape == (6, 100)
+  # The cached targets are the teacher's outputs for the cached inputs.
+  teacher = interpreter.StyleTransfer(f'{tiny_models}/tiny_transfer.tflite')
+  expected = teacher.stylize(cache['content'][0] / np.float32(255), cache['bottleneck'][0])
+  assert np.abs(cache['target'][0] / 255 - expected).max() <= 0.5 / 255 + 1e-6
+  assert [row['step'] for row in _log(workdir)] == [2]
+
+  _train(sources, tiny_models, workdir, steps=4)  # a later session: resumes at step 2
+  log = _log(workdir)
+  assert [row['step'] for row in log] == [2, 4]
+  assert all(np.isfinite(row['loss']) for row in log)
+  assert sorted(p.name for p in (workdir / 'checkpoints').glob('ckpt-*.index')) == [
+      'ckpt-2.index', 'ckpt-4.index']
+
+  out = tmp_path / 'exported'
+  distill.main(['--workdir', str(workdir), '--width', '0.125', '--export', str(out)])
+  for name in ('house_int8_transfer.tflite', 'house_fp16_transfer.tflite'):
+    transfer = interpreter.StyleTransfer(str(out / name))  # the published contract
+    picture = transfer.stylize(cache['content'][1] / np.float32(255), cache['bottleneck'][1])
+    assert picture.shape == (384, 384, 3) and np.isfinite(picture).all()
+
+
+def test_same_seed_same_cache(sources, tiny_models, tmp_path):
+  for run in ('a', 'b'):
+    distill.build_cache(str(tmp_path / run), f'{tiny_models}/tiny_transfer.tflite',
+                        f'{tiny_models}/tiny_prediction.tflite',
+                        sorted(str(p) for p in (sources / 'photos').glob('*.png')),
+                        sorted(str(p) for p in (sources / 'paintings').glob('*.png')),
+                        pairs=3, seed=7)
+  a, b = (np.load(tmp_path / run / 'cache' / 'shard-0000.npz') for run in ('a', 'b'))
+  np.testing.assert_array_equal(a['content'], b['content'])
+  np.testing.assert_array_equal(a['bottleneck'], b['bottleneck'])

@@ -1,0 +1,52 @@
+"""The project's own embedded transfer network ("house"): its contract, the job running it with
+built-in styles, and the offline demo (`./run_local.sh`) with ../shared out of sight."""
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import subprocess
+
+import numpy as np
+
+from conftest import ROOT, read_manifest
+from models import interpreter, registry, style_bank
+from pipeline import run as job
+
+
+def test_the_embedded_model_keeps_the_published_contract():
+  assert os.path.getsize(registry.HOUSE_TRANSFER) <= 400 * 1024
+  transfer = interpreter.StyleTransfer(registry.HOUSE_TRANSFER)  # names, shapes, dtypes
+  y, x = np.mgrid[0:384, 0:384] / 383.0
+  content = np.stack([x, y, 0.5 * (x + y)], axis=-1).astype(np.float32)
+  bank = style_bank.load()
+  waves = transfer.stylize(content, bank['great_wave'].bottleneck)
+  scream = transfer.stylize(content, bank['the_scream'].bottleneck)
+  assert waves.shape == (384, 384, 3) and 0 <= waves.min() and waves.max() <= 1
+  assert np.abs(waves - content).mean() > 0.05  # it paints
+  assert np.abs(waves - scream).mean() > 0.02  # and the style matters
+
+
+def test_the_job_runs_it_with_built_in_styles_and_no_predictor(pictures, tmp_path):
+  out = tmp_path / 'out'
+  outcome = job.run(['--content', str(pictures / 'content' / '**'),
+                     '--styles', 'builtin:starry_night', '--styles', 'builtin:udnie',
+                     '--output', str(out), '--model', 'house', '--model-dir', str(tmp_path)])
+  rows = read_manifest(out)
+  assert len(rows) == 3 * 2 and {r['status'] for r in rows} == {'written'}
+  digest = hashlib.sha256(pathlib.Path(registry.HOUSE_TRANSFER).read_bytes()).hexdigest()
+  assert {r['model_sha256'] for r in rows} == {digest}
+  assert outcome.summary['pairs_written'] == 6
+
+
+def test_run_local_demo_runs_offline_without_shared(tmp_path):
+  env = {k: v for k, v in os.environ.items() if k != registry.MODEL_DIR_ENV}
+  env['STYLIZE_SHARED'] = str(tmp_path / 'no-shared-here')
+  done = subprocess.run([str(ROOT / 'run_local.sh')], cwd=tmp_path, env=env, text=True,
+                        capture_output=True, timeout=900)
+  assert done.returncode == 0, done.stderr[-3000:]
+  rows = read_manifest(tmp_path / 'out')
+  assert len(rows) == 4 * 3 and {r['status'] for r in rows} == {'written'}
+  assert {r['style_id'] for r in rows} == {'starry_night', 'great_wave', 'the_scream'}
+  assert all(pathlib.Path(r['output_uri']).stat().st_size > 1000 for r in rows)
+  assert 'shared' not in ' '.join(r['content_uri'] for r in rows)
