@@ -14,14 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pathlib
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from benchmarks.record import ROOT, provenance
+
 SHARED = ROOT.parent / 'shared'
 MAGENTA = SHARED / 'models' / 'magenta'
 SOURCE = MAGENTA / 'magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite'
@@ -55,13 +53,7 @@ def main(argv=None) -> None:
   result = {
       'what': 'per-image latency (median, 1 thread, interleaved rounds) and fidelity (mean SSIM '
               'and PSNR against the published fp16 output) of models.optimize exports',
-      'command': '.venv/bin/python -m benchmarks.optimize --rounds %d' % args.rounds,
-      'date': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
-      'seconds': round(time.time() - started, 1),
-      'machine': {'nproc': os.cpu_count(), 'arch': platform.machine(),
-                  'python': platform.python_version(), 'loadavg_at_end': os.getloadavg()},
-      'code': {'commit': subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, text=True,
-                                        capture_output=True).stdout.strip()},
+      **provenance('.venv/bin/python -m benchmarks.optimize --rounds %d' % args.rounds, started),
       'evaluation': {**report['evaluation'],
                      'pictures': [os.path.basename(p) for p in report['evaluation']['pictures']],
                      'calibration_pictures': [os.path.basename(p) for p in

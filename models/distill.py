@@ -174,8 +174,9 @@ def fast_ssim(a, b, window: int = 8, stride: int = 4):
 
 def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: float,
           learning_rate: float, checkpoint_every: int, holdout: dict | None = None,
-          log_every: int = 25, xla: bool = True) -> dict:
-  """Runs (or resumes) training to `steps`; returns the last logged figures."""
+          log_every: int = 25, xla: bool = True, until: int | None = None) -> dict:
+  """Runs (or resumes) training to `steps` (the schedule's length), stopping early at `until`;
+  returns the last logged figures."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from models import transfer_net  # pylint: disable=import-outside-toplevel
   tf.keras.utils.set_random_seed(seed)
@@ -184,10 +185,18 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
   schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
   optimizer = tf.keras.optimizers.Adam(schedule)
   step = tf.Variable(0, dtype=tf.int64)
-  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+  optimizer.build(model.trainable_variables)
+  # Keras 3 layers are not tf.train trackables: the checkpoint names the variables explicitly.
+  checkpoint = tf.train.Checkpoint(model_weights=list(model.weights),
+                                   optimizer_variables=list(optimizer.variables), step=step)
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, 'checkpoints'), 3)
   if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint)
+    if _layout(manager.latest_checkpoint) == 'explicit':
+      checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    else:  # an early checkpoint: weights and step only, the optimizer starts afresh
+      restore_weights(model, manager.latest_checkpoint)
+      step.assign(tf.train.load_checkpoint(manager.latest_checkpoint).get_tensor(
+          'step/.ATTRIBUTES/VARIABLE_VALUE'))
     LOG.info('resumed from %s at step %d', manager.latest_checkpoint, int(step))
   n = len(data['content'])
 
@@ -210,24 +219,25 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
 
   log_path = os.path.join(workdir, 'log.jsonl')
   last, started, window = {}, time.time(), []
-  while int(step) < steps:
+  stop = min(steps, until or steps)
+  while int(step) < stop:
     loss, l1, ssim = train_step(*batch_at(int(step)))
     step.assign_add(1)
     window.append((float(loss), float(l1), float(ssim)))
     k = int(step)
-    if k % log_every == 0 or k == steps:
+    if k % log_every == 0 or k == stop:
       loss_m, l1_m, ssim_m = np.mean(window, axis=0)
       last = {'step': k, 'loss': round(float(loss_m), 5), 'l1': round(float(l1_m), 5),
               'train_ssim': round(float(ssim_m), 4),
               'seconds_per_step': round((time.time() - started) / len(window), 3),
               'time': time.strftime('%Y-%m-%dT%H:%M:%S')}
-      if holdout is not None and (k % (log_every * 8) == 0 or k == steps):
+      if holdout is not None and (k % (log_every * 8) == 0 or k == stop):
         last['holdout_ssim'] = round(evaluate(model, holdout), 4)
       with open(log_path, 'a', encoding='utf-8') as f:
         f.write(json.dumps(last) + '\n')
       LOG.info('%s', last)
       window, started = [], time.time()
-    if k % checkpoint_every == 0 or k == steps:
+    if k % checkpoint_every == 0 or k == stop:
       manager.save(checkpoint_number=k)
   return last
 
@@ -245,6 +255,29 @@ def evaluate(model, pairs: dict) -> float:
   return float(np.mean(scores))
 
 
+def _layout(path: str) -> str:
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  names = {name for name, _ in tf.train.list_variables(path)}
+  return 'explicit' if 'model_weights/0/.ATTRIBUTES/VARIABLE_VALUE' in names else 'optimizer'
+
+
+def restore_weights(model, path: str) -> None:
+  """Loads a checkpoint's student weights into `model` (any batch size and form of `build`).
+
+  Checkpoints name them `model_weights/i`; the first ones written by this script held them only
+  as the optimizer's `_trainable_variables/i`. Both are in `model.weights` order."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  reader = tf.train.load_checkpoint(path)
+  key = ('model_weights/{}/.ATTRIBUTES/VARIABLE_VALUE' if _layout(path) == 'explicit' else
+         'optimizer/_trainable_variables/{}/.ATTRIBUTES/VARIABLE_VALUE')
+  for i, variable in enumerate(model.weights):
+    value = reader.get_tensor(key.format(i))
+    if value.shape != tuple(variable.shape):
+      raise ValueError(f'{path}: weight {i} ({variable.path}) is {value.shape} in the checkpoint, '
+                       f'{tuple(variable.shape)} in the model: was it trained with another --width?')
+    variable.assign(value)
+
+
 def restore_for_export(workdir: str, width: float):
   """The latest checkpoint's weights in a batch-1, 384x384 model (what the converters need)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -253,7 +286,7 @@ def restore_for_export(workdir: str, width: float):
   latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
   if not latest:
     raise SystemExit(f'no checkpoint under {workdir}/checkpoints: train first')
-  tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+  restore_weights(model, latest)
   return model, latest
 
 
@@ -290,7 +323,9 @@ def main(argv=None):
   parser.add_argument('--pairs', type=int, default=1024, help='cached training pairs')
   parser.add_argument('--size', type=int, default=contract.CONTENT_SIZE,
                       help='training crop side (keep 384: instance norm statistics follow it)')
-  parser.add_argument('--steps', type=int, default=20000)
+  parser.add_argument('--steps', type=int, default=20000,
+                      help='length of the run (and of its learning-rate schedule)')
+  parser.add_argument('--until', type=int, help='stop after this step (resume later)')
   parser.add_argument('--batch', type=int, default=8)
   parser.add_argument('--width', type=float, default=0.25)
   parser.add_argument('--learning-rate', type=float, default=2e-3)
@@ -320,7 +355,8 @@ def main(argv=None):
                                      args.predictor, held_content, held_styles,
                                      min(32, args.pairs), args.seed + 1, args.size))
   train(args.workdir, load_cache(shards), args.steps, args.batch, args.seed, args.width,
-        args.learning_rate, args.checkpoint_every, holdout, xla=not args.no_xla)
+        args.learning_rate, args.checkpoint_every, holdout, xla=not args.no_xla,
+        until=args.until)
 
 
 if __name__ == '__main__':
