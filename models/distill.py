@@ -33,7 +33,7 @@ import time
 import numpy as np
 from PIL import Image, ImageOps
 
-from models import imaging
+from models import fetch, imaging
 from models import interpreter as contract
 
 SHARD_SIZE = 64
@@ -119,6 +119,11 @@ def build_cache(workdir: str, teacher_path: str, predictor_path: str, content: l
   shard is seeded by its own number and written atomically."""
   folder = os.path.join(workdir, 'cache')
   os.makedirs(folder, exist_ok=True)
+  _check_cache_inputs(folder, {
+      'teacher_sha256': fetch.sha256_of(teacher_path), 'seed': seed, 'pairs': pairs,
+      'size': size, 'crops_per_style': crops_per_style,
+      'content': [os.path.basename(p) for p in content],
+      'styles': [os.path.basename(p) for p in styles]})
   shards = [os.path.join(folder, f'shard-{i:04d}.npz') for i in range(-(-pairs // SHARD_SIZE))]
   missing = [i for i, path in enumerate(shards) if not os.path.exists(path)]
   if not missing:
@@ -150,10 +155,30 @@ def build_cache(workdir: str, teacher_path: str, predictor_path: str, content: l
   return shards
 
 
+def _check_cache_inputs(folder: str, inputs: dict) -> None:
+  """A cache is reused only for the inputs it was made from (`meta.json` records them)."""
+  meta = os.path.join(folder, 'meta.json')
+  if os.path.exists(meta):
+    with open(meta, encoding='utf-8') as f:
+      recorded = json.load(f)
+    if recorded != inputs:
+      changed = sorted(k for k in inputs if recorded.get(k) != inputs[k])
+      raise SystemExit(f'{folder} was made from other inputs ({", ".join(changed)} differ): '
+                       'give another --workdir, or delete the cache to rebuild it')
+    return
+  if any(name.startswith('shard-') for name in os.listdir(folder)):
+    LOG.warning('%s has no meta.json (an early cache): assuming it matches these inputs', folder)
+  with open(meta, 'w', encoding='utf-8') as f:
+    json.dump(inputs, f, indent=1)
+
+
 def load_cache(shards: list[str]) -> dict[str, np.ndarray]:
-  parts = [np.load(s) for s in shards]
-  return {key: np.concatenate([p[key] for p in parts]) for key in ('content', 'bottleneck',
-                                                                  'target')}
+  data = {key: [] for key in ('content', 'bottleneck', 'target')}
+  for shard in shards:
+    with np.load(shard) as part:
+      for key, parts in data.items():
+        parts.append(part[key])
+  return {key: np.concatenate(parts) for key, parts in data.items()}
 
 
 # --------------------------------------------------------------------------- training
@@ -197,6 +222,9 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
       restore_weights(model, manager.latest_checkpoint)
       step.assign(tf.train.load_checkpoint(manager.latest_checkpoint).get_tensor(
           'step/.ATTRIBUTES/VARIABLE_VALUE'))
+    # The learning-rate schedule counts the optimizer's iterations: keep them at the step.
+    optimizer.iterations.assign(int(step))
+    _truncate_log(os.path.join(workdir, 'log.jsonl'), int(step))
     LOG.info('resumed from %s at step %d', manager.latest_checkpoint, int(step))
   n = len(data['content'])
 
@@ -255,6 +283,16 @@ def evaluate(model, pairs: dict) -> float:
   return float(np.mean(scores))
 
 
+def _truncate_log(path: str, step: int) -> None:
+  """Drops log rows past the checkpoint a run resumes from (those steps are run again)."""
+  if not os.path.exists(path):
+    return
+  with open(path, encoding='utf-8') as f:
+    rows = [line for line in f if line.strip() and json.loads(line)['step'] <= step]
+  with open(path, 'w', encoding='utf-8') as f:
+    f.writelines(rows)
+
+
 def _layout(path: str) -> str:
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   names = {name for name, _ in tf.train.list_variables(path)}
@@ -309,7 +347,9 @@ def export(workdir: str, width: float, out_dir: str, data: dict | None = None) -
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--workdir', required=True, help='cache, checkpoints and log live here')
+  parser.add_argument('--workdir', required=True,
+                      help='cache, checkpoints and log live here (local paths only, as for all '
+                           'of this trainer\'s files)')
   parser.add_argument('--teacher', help='the published transfer .tflite to learn from (fp16)')
   parser.add_argument('--predictor', help='the published prediction .tflite (for bottlenecks)')
   parser.add_argument('--content', action='append', default=[],
@@ -341,11 +381,14 @@ def main(argv=None):
     return
   if not (args.teacher and args.predictor and args.content and args.styles):
     parser.error('training needs --teacher, --predictor, --content and --styles')
-  content, styles = expand_sources(args.content), expand_sources(args.styles)
-  held_content = expand_sources(args.holdout_content)
-  held_styles = expand_sources(args.holdout_styles)
-  content = [c for c in content if c not in held_content]
-  styles = [s for s in styles if s not in held_styles]
+  real = lambda paths: [os.path.realpath(p) for p in paths]
+  held_content = set(real(expand_sources(args.holdout_content)))
+  held_styles = set(real(expand_sources(args.holdout_styles)))
+  content = [c for c in expand_sources(args.content) if os.path.realpath(c) not in held_content]
+  styles = [s for s in expand_sources(args.styles) if os.path.realpath(s) not in held_styles]
+  if not content or not styles:
+    parser.error(f'no training {"photos" if not content else "paintings"}: the --content/--styles '
+                 'globs match nothing outside the held-out files')
   LOG.info('training on %d photos x %d paintings', len(content), len(styles))
   shards = build_cache(args.workdir, args.teacher, args.predictor, content, styles, args.pairs,
                        args.seed, args.size)

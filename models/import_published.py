@@ -4,8 +4,10 @@ Keras `TransferNet`, and checks that the two compute the same thing.
 The weights are read with the LiteRT interpreter: each convolution of the published graph is found by
 its output tensor's name (`.../contract/conv1/Relu`, `.../residual1/conv2/Conv2D`,
 `.../StyleNorm/Conv_1/BiasAdd`...), and its filter and bias constants are followed back through any
-DEQUANTIZE op (fp16 files store them as float16, int8 files as quantized int8). Nothing read here
-is ever written into the repository: it lives in memory and in the files the user asks for.
+DEQUANTIZE op (fp16 files store them as float16; int8 weights are dequantized too). A file that
+quantizes its activations (the published int8 one) is refused: it is not the float network.
+Nothing read here is ever written into the repository: it lives in memory and in the files the
+user asks for.
 """
 from __future__ import annotations
 
@@ -65,6 +67,10 @@ def read_weights(tflite_path: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarr
   interp.allocate_tensors()
   details = {d['index']: d for d in interp.get_tensor_details()}
   ops = interp._get_ops_details()  # pylint: disable=protected-access
+  if any(op['op_name'] == 'QUANTIZE' for op in ops):
+    raise NotMagentaTransfer(
+        f'{tflite_path} quantizes its activations (an int8 model): its float network cannot be '
+        'recovered exactly. Give the fp16 transfer model as the source.')
   producers = {op['outputs'][0]: op['inputs'][0] for op in ops if op['op_name'] == 'DEQUANTIZE'}
   weights, epsilons = {}, set()
   # A converter may fuse ops and join their names with ';': the first name is the op's own.

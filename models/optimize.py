@@ -159,7 +159,8 @@ def optimize(source: str, out_dir: str, calibration: list[str] = (), eval_patter
       'source': source,
       'rebuild_psnr_db': round(equivalence, 1),
       'evaluation': {
-          'pictures': [uri for uri, _ in held] or 'synthetic (no --calibration or --eval given)',
+          'pictures': [uri for uri, _ in held] or
+                      'synthetic (no held-out pictures: no --eval, and fewer than 4 --calibration)',
           'frames': ['fit', 'square'], 'bottlenecks': len(eval_bottlenecks),
           'calibration_pictures': [uri for uri, _ in calibrate] if 'calibrated' in written else []},
       'machine': f'{platform.machine()}, {os.cpu_count()} CPUs, 1 thread per model',
@@ -172,7 +173,7 @@ def optimize(source: str, out_dir: str, calibration: list[str] = (), eval_patter
     if folder in written:
       report['models'][folder] = {
           'path': written[folder], 'kind': kind, 'what': description,
-          'bytes': len(open(local[folder], 'rb').read()), 'latency_ms': speed[folder],
+          'bytes': os.path.getsize(local[folder]), 'latency_ms': speed[folder],
           **quality_by_name[folder]}
   report['models']['source'] = {'path': source, 'bytes': os.path.getsize(source),
                                 'latency_ms': speed['source']}
@@ -212,7 +213,8 @@ def main(argv=None):
                                    formatter_class=argparse.RawDescriptionHelpFormatter,
                                    epilog=__doc__.split('\n\n', 1)[1])
   parser.add_argument('--source', required=True,
-                      help='a published Magenta transfer .tflite (fp16 is the float reference)')
+                      help='the published Magenta fp16 transfer .tflite (weights only are '
+                           'quantized in it; an int8 file quantizes activations and is refused)')
   parser.add_argument('--out', required=True, help='output folder (local or gs://)')
   parser.add_argument('--calibration', action='append', default=[],
                       help='glob of your own catalog pictures (repeatable; local or gs://)')
@@ -227,6 +229,8 @@ def main(argv=None):
                            'published int8)')
   parser.add_argument('--rounds', type=int, default=15, help='timed runs per model')
   args = parser.parse_args(argv)
+  if args.styles and not args.predictor:
+    parser.error('--styles needs --predictor (the published int8 prediction .tflite)')
   logging.basicConfig(level=logging.INFO, format='%(message)s')
   report = optimize(args.source, args.out, args.calibration, args.eval, args.styles,
                     args.predictor, args.compare, rounds=args.rounds)

@@ -94,3 +94,19 @@ def test_same_seed_same_cache(sources, tiny_models, tmp_path):
   a, b = (np.load(tmp_path / run / 'cache' / 'shard-0000.npz') for run in ('a', 'b'))
   np.testing.assert_array_equal(a['content'], b['content'])
   np.testing.assert_array_equal(a['bottleneck'], b['bottleneck'])
+  # A cache is never reused for other inputs.
+  with pytest.raises(SystemExit, match='seed'):
+    distill.build_cache(str(tmp_path / 'a'), f'{tiny_models}/tiny_transfer.tflite',
+                        f'{tiny_models}/tiny_prediction.tflite',
+                        sorted(str(p) for p in (sources / 'photos').glob('*.png')),
+                        sorted(str(p) for p in (sources / 'paintings').glob('*.png')),
+                        pairs=3, seed=8)
+
+
+def test_a_glob_that_matches_nothing_is_a_clear_error(sources, tiny_models, tmp_path, capsys):
+  with pytest.raises(SystemExit):
+    distill.main(['--workdir', str(tmp_path / 'w'), '--teacher', f'{tiny_models}/tiny_transfer.tflite',
+                  '--predictor', f'{tiny_models}/tiny_prediction.tflite',
+                  '--content', str(sources / 'photos' / '*.typo'),
+                  '--styles', str(sources / 'paintings' / '*.png')])
+  assert 'no training photos' in capsys.readouterr().err

@@ -115,3 +115,9 @@ def _loaded(data: bytes) -> interpreter.StyleTransfer:
     f.write(data)
     f.flush()
     return interpreter.StyleTransfer(f.name)
+
+
+def test_the_published_int8_model_is_refused_as_a_source(magenta_dir):
+  with pytest.raises(import_published.NotMagentaTransfer, match='fp16'):
+    import_published.read_weights(
+        f'{magenta_dir}/magenta_arbitrary-image-stylization-v1-256_int8_transfer_1.tflite')
