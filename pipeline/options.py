@@ -68,8 +68,9 @@ def parser() -> argparse.ArgumentParser:
                  help='folder or bucket prefix; outputs go to OUTPUT/STYLE_ID/CONTENT_ID.EXT')
   models = p.add_argument_group('models')
   models.add_argument('--model', default=registry.DEFAULT_MODEL,
-                      help=f'a registered model set ({", ".join(registry.REGISTRY)}), a folder '
-                           'holding *prediction*.tflite and *transfer*.tflite, or '
+                      help=f'a registered model set ({", ".join(registry.REGISTRY)}; "house" is '
+                           'the embedded one), a folder holding one *transfer*.tflite and at '
+                           'most one *prediction*.tflite (e.g. a models.optimize output), or '
                            'PREDICTION_URI,TRANSFER_URI (default: %(default)s)')
   models.add_argument('--model-dir', '--model_dir', default=None,
                       help='local folder with the published files under their own names, used '
