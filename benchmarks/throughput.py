@@ -27,6 +27,7 @@ import pathlib
 import platform
 import resource
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,10 +63,13 @@ FRAME, MAX_SIZE, JPEG_QUALITY = 'fit', 1024, 90
 class Inputs:
   """The fixed pictures and model folder under `shared`; exits with a message if absent."""
 
-  def __init__(self, shared: pathlib.Path, styles: int, content: tuple[str, ...] = CONTENT):
+  def __init__(self, shared: pathlib.Path, styles: int, content: tuple[str, ...] = CONTENT,
+               copies: int = 1):
     self.shared = shared
     self.models = shared / 'models' / 'magenta'
-    self.content = [shared / 'images' / 'content' / name for name in content]
+    self.photos = [shared / 'images' / 'content' / name for name in content]
+    self.content = self.photos
+    self.copies = copies
     self.styles = [shared / 'images' / 'style' / name for name in (STYLES + MORE_STYLES)[:styles]]
     if not shared.is_dir():
       sys.exit(f'{shared} is missing: this benchmark needs the shared test assets (the published '
@@ -79,6 +83,20 @@ class Inputs:
                if not p.is_file()]
     if missing:
       sys.exit(f'{shared} lacks files this benchmark needs: {", ".join(missing)}')
+    if copies > 1:
+      self.content = self._catalog(copies)
+
+  def _catalog(self, copies: int) -> list[pathlib.Path]:
+    """`copies` copies of the photos, in folders 0/ 1/ ...: a bigger catalog of the same images
+    (same basenames in different folders, as real catalogs have), removed at exit."""
+    self._folder = tempfile.TemporaryDirectory(prefix='throughput-catalog-')
+    paths = []
+    for k in range(copies):
+      (pathlib.Path(self._folder.name) / str(k)).mkdir()
+      for photo in self.photos:
+        paths.append(pathlib.Path(self._folder.name) / str(k) / photo.name)
+        shutil.copyfile(photo, paths[-1])
+    return paths
 
   @property
   def pairs(self) -> int:
@@ -144,7 +162,8 @@ class RawLoop:
     steps = Steps()
     self.pairs = inputs.pairs
     self.bottlenecks = _bottlenecks(inputs, steps)
-    self.tensors = [steps.content_input(steps.decode(p.read_bytes()))[0] for p in inputs.content]
+    self.tensors = [steps.content_input(steps.decode(p.read_bytes()))[0]
+                    for p in inputs.photos] * inputs.copies
     self.transfer = StyleTransfer(str(inputs.transfer), num_threads=1)
     self.transfer.stylize(self.tensors[0], self.bottlenecks[0])  # XNNPACK's first-invoke set-up
     self.seconds, self.cpu = [], []
@@ -224,9 +243,9 @@ def _cpu_seconds() -> float:
 
 # --- --breakdown: what limits (b) -----------------------------------------------------------------
 
-def _raw_worker(shared: str, styles: int, content: tuple[str, ...], repeats: int, barrier,
-                queue) -> None:
-  raw = RawLoop(Inputs(pathlib.Path(shared), styles, content))
+def _raw_worker(shared: str, styles: int, content: tuple[str, ...], copies: int, repeats: int,
+                barrier, queue) -> None:
+  raw = RawLoop(Inputs(pathlib.Path(shared), styles, content, copies))
   for _ in range(repeats):
     barrier.wait()
     raw.run_once()
@@ -239,8 +258,8 @@ def two_raw_processes(inputs: Inputs, repeats: int) -> dict:
   ctx = multiprocessing.get_context('spawn')
   barrier, queue = ctx.Barrier(WORKERS), ctx.Queue()
   workers = [ctx.Process(target=_raw_worker, args=(
-      str(inputs.shared), len(inputs.styles), tuple(p.name for p in inputs.content), repeats,
-      barrier, queue)) for _ in range(WORKERS)]
+      str(inputs.shared), len(inputs.styles), tuple(p.name for p in inputs.photos),
+      inputs.copies, repeats, barrier, queue)) for _ in range(WORKERS)]
   for w in workers:
     w.start()
   seconds = []
@@ -299,7 +318,7 @@ def breakdown(inputs: Inputs, repeats: int) -> dict:
   transfer = StyleTransfer(str(inputs.transfer), num_threads=1)
   n_styles = len(bottlenecks)
   rows = []
-  for path in inputs.content:
+  for path in inputs.photos:
     data, read_ms = _ms(read_bytes, str(path), repeats=repeats)
     decoded, decode_ms = _ms(steps.decode, data, repeats=repeats)
     (tensor, framing), input_ms = _ms(steps.content_input, decoded, repeats=repeats)
@@ -425,6 +444,9 @@ def main(argv: list[str] | None = None) -> None:
                       choices=range(1, len(STYLES + MORE_STYLES) + 1), metavar='N',
                       help=f'use the first N styles: {", ".join(STYLES)} (the default 3), then '
                            'the other 12 paintings in ../shared/images/style')
+  parser.add_argument('--copies', type=int, default=1, metavar='K',
+                      help='run over K copies of the photos (a catalog K times bigger, in which '
+                           'the job\'s fixed start-up cost weighs less; default: 1)')
   parser.add_argument('--breakdown', action='store_true',
                       help='also time each per-picture step alone, outside Beam')
   parser.add_argument('--out', type=pathlib.Path, default=DEFAULT_OUT,
@@ -432,7 +454,9 @@ def main(argv: list[str] | None = None) -> None:
   args = parser.parse_args(argv)
   if args.repeats < 1:
     parser.error('--repeats must be >= 1')
-  inputs = Inputs(args.shared.resolve(), args.styles)
+  if args.copies < 1:
+    parser.error('--copies must be >= 1')
+  inputs = Inputs(args.shared.resolve(), args.styles, copies=args.copies)
   command = '.venv/bin/python -m benchmarks.throughput ' + shlex.join(
       sys.argv[1:] if argv is None else argv)
   result = {
@@ -441,7 +465,8 @@ def main(argv: list[str] | None = None) -> None:
               '(both from medians; b from wall time around pipeline.run.run)',
       'command': command.strip(), 'date': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
       'machine': machine(), 'versions': versions(), 'code': code_version(), 'model': MODEL,
-      'content': [p.name for p in inputs.content], 'styles': [p.name for p in inputs.styles],
+      'content': [p.name for p in inputs.photos], 'copies': inputs.copies,
+      'styles': [p.name for p in inputs.styles],
       'pairs': inputs.pairs, 'repeats': args.repeats}
   # (a) and (b) alternate, so that both see the same machine when other work comes and goes.
   raw, rows = RawLoop(inputs), []

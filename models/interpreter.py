@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 try:
-  from ai_edge_litert.interpreter import Interpreter
+  from ai_edge_litert.interpreter import Interpreter, OpResolverType
 except ImportError:  # LiteRT is the runtime workers install; TensorFlow also carries one.
   import tensorflow as tf
   Interpreter = tf.lite.Interpreter
+  OpResolverType = tf.lite.experimental.OpResolverType
 
 STYLE_IMAGE = 'style_image'
 CONTENT_IMAGE = 'content_image'
@@ -38,9 +39,11 @@ class _Network:
   inputs: dict[str, tuple[int, ...]] = {}
   output: tuple[str, tuple[int, ...]] = ('', ())
 
-  def __init__(self, model_path: str, num_threads: int = 1):
+  def __init__(self, model_path: str, num_threads: int = 1, fast: bool = True):
+    """`fast` False skips the XNNPACK delegate, whose set-up (packing the weights) costs a
+    quarter of a second or more: enough to check the contract, slow to run."""
     try:
-      self._interpreter = Interpreter(model_path=model_path, num_threads=num_threads)
+      self._interpreter = _interpreter(model_path, num_threads, fast)
       self._interpreter.allocate_tensors()
     except Exception as e:  # pylint: disable=broad-except
       raise ModelContractError(f'{model_path} is not a loadable TFLite model: {e}') from e
@@ -57,6 +60,13 @@ class _Network:
       self._interpreter.set_tensor(self._input_index[name], array)
     self._interpreter.invoke()
     return self._interpreter.get_tensor(self._output_index)
+
+
+def _interpreter(model_path: str, num_threads: int = 1, fast: bool = True) -> Interpreter:
+  if fast:
+    return Interpreter(model_path=model_path, num_threads=num_threads)
+  return Interpreter(model_path=model_path, num_threads=num_threads,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
 
 
 def _checked(model_path, role, details, name, shape):
@@ -135,11 +145,10 @@ class DynamicStyleTransfer(StyleTransfer):
     return out[0, :height, :width].copy()
 
 
-def open_transfer(model_path: str, num_threads: int = 1) -> StyleTransfer:
+def open_transfer(model_path: str, num_threads: int = 1, fast: bool = True) -> StyleTransfer:
   """The right wrapper for a transfer model file: fixed 384x384 output, or dynamic shape."""
-  transfer = DynamicStyleTransfer(model_path, num_threads)
-  details = transfer._interpreter.get_output_details()  # pylint: disable=protected-access
+  peek = DynamicStyleTransfer(model_path, fast=False)  # no delegate: milliseconds
+  details = peek._interpreter.get_output_details()  # pylint: disable=protected-access
   shape = tuple(next(d['shape'] for d in details if d['name'] == STYLIZED_IMAGE))
-  if shape == StyleTransfer.output[1]:
-    return StyleTransfer(model_path, num_threads)
-  return transfer
+  kind = StyleTransfer if shape == StyleTransfer.output[1] else DynamicStyleTransfer
+  return kind(model_path, num_threads, fast)

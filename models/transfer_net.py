@@ -6,10 +6,13 @@ x2 upsamplings + 3x3 convs, a 9x9 conv to RGB, sigmoid), with reflect padding be
 a conditional instance norm after every conv but the first three, whose per-channel gamma and beta
 are 1x1 convolutions of the 100-float style bottleneck.
 
-Three forms differ from the published graph, none in value (see `tests/models/test_transfer_net.py`):
+Four forms differ from the published graph, none in value (see `tests/models/test_transfer_net.py`):
 - reflect padding is single-row/column slices with explicit sizes joined by concatenation, because
   XNNPACK does not take MIRROR_PAD (the published int8 file spends ~2/3 of its time there);
-- nearest x2 upsampling is the channels repeated 4 times + depth_to_space, which XNNPACK takes;
+- the two 9x9 convolutions at full resolution (3 -> 8 and 8 -> 3 channels) run on 2x2 blocks
+  (space_to_depth, a 5x5 convolution into 4x the channels, depth_to_space), and each x2
+  upsampling + 3x3 convolution runs as a sub-pixel convolution of the smaller picture: XNNPACK's
+  kernels are 8 or 16 channels wide, so 3- and 8-channel outputs left most of the work idle;
 - instance norm is `x * scale + (beta - mean * scale)` with `scale = gamma * rsqrt(var + eps)`:
   one multiply-add over the image, which full-int8 quantization keeps accurate.
 
@@ -31,13 +34,16 @@ def channels(width: float) -> tuple[int, int, int]:
   return int(32 * width), int(64 * width), int(128 * width)
 
 
-def reflect_pad(x: tf.Tensor, pad: int, for_export: bool = True) -> tf.Tensor:
-  """Reflect padding (like MIRROR_PAD REFLECT) from slices of explicit size and a concatenation;
-  `for_export=False` gives the same values with one MIRROR_PAD, much faster to train."""
+def reflect_pad(x: tf.Tensor, pad: int, for_export: bool = True,
+                mode: str = 'REFLECT') -> tf.Tensor:
+  """Reflect padding (like MIRROR_PAD REFLECT, or SYMMETRIC: the edge row repeated first) from
+  slices of explicit size and a concatenation; `for_export=False` gives the same values with one
+  MIRROR_PAD, much faster to train."""
   if pad == 0:
     return x
   if not for_export:
-    return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode='REFLECT')
+    return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode=mode)
+  skip = 1 if mode == 'REFLECT' else 0  # REFLECT leaves the edge row out of the padding
   for axis in (1, 2):
     length = x.shape[axis]
     # Explicit sizes: a -1 size keeps the slice out of XNNPACK (the batch is -1 only in training).
@@ -49,8 +55,8 @@ def reflect_pad(x: tf.Tensor, pad: int, for_export: bool = True) -> tf.Tensor:
       begin[axis] = i
       return tf.slice(x, begin, size)
 
-    before = [row(i) for i in range(pad, 0, -1)]
-    after = [row(length - 1 - i) for i in range(1, pad + 1)]
+    before = [row(i) for i in range(pad - 1 + skip, skip - 1, -1)]
+    after = [row(length - 1 - i) for i in range(skip, pad + skip)]
     # XNNPACK takes a concatenation of at most 4 inputs: join each side's rows first.
     x = tf.concat([_concat(before, axis), x, _concat(after, axis)], axis=axis)
   return x
@@ -64,7 +70,13 @@ def _concat(tensors: list, axis: int) -> tf.Tensor:
 
 
 class ReflectConv(keras.layers.Layer):
-  """Reflect padding by kernel//2, then a VALID convolution (stride 1 or 2)."""
+  """Reflect padding by kernel//2, then a VALID convolution (stride 1 or 2).
+
+  Exported, a 9x9 convolution runs as a 5x5 one on the 2x2 space-to-depth of its input with 4x
+  the output channels, then depth_to_space: the same sums, but XNNPACK's kernels work on 16 or 32
+  channels instead of the 3 or 8 of the network's full-resolution ends, most of whose SIMD lanes
+  were idle (see `_space_to_depth_kernel`).
+  """
 
   def __init__(self, filters: int, kernel: int, stride: int = 1, activation=None,
                for_export: bool = True, **kwargs):
@@ -74,12 +86,73 @@ class ReflectConv(keras.layers.Layer):
     self.conv = keras.layers.Conv2D(filters, kernel, stride, padding='valid',
                                     activation=activation, name='conv')
 
+  def build(self, input_shape):
+    self.conv.build((None, None, None, input_shape[-1]))
+    super().build(input_shape)
+
   def call(self, x):
-    return self.conv(reflect_pad(x, self.kernel // 2, self.for_export))
+    padded = reflect_pad(x, self.kernel // 2, self.for_export)
+    if not (self.for_export and self.kernel == 9 and self.stride == 1):
+      return self.conv(padded)
+    return self._on_blocks(tf.nn.space_to_depth(padded, 2), _space_to_depth_kernel(
+        self.conv.kernel))
+
+  def call_upsampled(self, x):
+    """This convolution of `x` upsampled x2 by nearest neighbour (the expand stages).
+
+    Exported, it is a 3x3 convolution of `x` itself (edge-padded by one) into 4x the channels,
+    one group per output sub-pixel, then depth_to_space: the same sums as upsampling first, with
+    no upsampled copy and 4x wider kernels (see `_subpixel_kernel`).
+    """
+    if not self.for_export:
+      return self(upsample2(x))
+    if not self.built:
+      self.build(x.shape)
+    padded = reflect_pad(x, 1, self.for_export, mode='SYMMETRIC')
+    return self._on_blocks(padded, _subpixel_kernel(self.conv.kernel))
+
+  def _on_blocks(self, x, kernel):
+    """VALID convolution with a kernel whose output channels are 4 sub-pixel groups."""
+    y = tf.nn.conv2d(x, kernel, 1, 'VALID') + tf.tile(self.conv.bias, [4])
+    if self.activation:
+      y = keras.activations.get(self.activation)(y)
+    return tf.nn.depth_to_space(y, 2)
 
   def get_config(self):
     return {**super().get_config(), 'filters': self.filters, 'kernel': self.kernel,
             'stride': self.stride, 'activation': self.activation, 'for_export': self.for_export}
+
+
+def _space_to_depth_kernel(kernel):
+  """9x9 kernel (9, 9, ci, co) -> (5, 5, 4ci, 4co) on 2x2 blocks.
+
+  Output pixel (2i+oy, 2j+ox) of a VALID 9x9 convolution reads padded rows 2i+oy+u, u = 0..8;
+  writing row 2i+oy+u as 2(i+a)+p (block i+a, row p in it), its weight is W[2a+p-oy] (zero when
+  outside 0..8), for a = 0..4: a 5x5 kernel over blocks, one per (oy, ox) output group.
+  """
+  ci, co = kernel.shape[2], kernel.shape[3]
+  padded = tf.pad(kernel, [[1, 1], [1, 1], [0, 0], [0, 0]])  # W[-1] and W[9] are zero
+  groups = []
+  for oy in (0, 1):
+    for ox in (0, 1):
+      w = padded[1 - oy:11 - oy, 1 - ox:11 - ox]  # w[2a+p] = W[2a+p-oy]
+      w = tf.transpose(tf.reshape(w, (5, 2, 5, 2, ci, co)), (0, 2, 1, 3, 4, 5))
+      groups.append(tf.reshape(w, (5, 5, 4 * ci, co)))  # depth order (p, q, c): space_to_depth's
+  return tf.concat(groups, axis=-1)  # channel order (oy, ox, o): depth_to_space's
+
+
+# Nearest x2 then reflect pad 1 then 3x3 equals, on the edge-padded source, output sub-pixel o's
+# 3x3 kernel K[r] = sum_u M[o][r, u] W[u]: sub-pixel 0 reads source rows i-1, i, i; sub-pixel 1
+# reads rows i, i, i+1 (in padded coordinates: r = 0, 1, 1 and r = 1, 1, 2).
+_SUBPIXEL_TAPS = ([[1., 0., 0.], [0., 1., 1.], [0., 0., 0.]],
+                  [[0., 0., 0.], [1., 1., 0.], [0., 0., 1.]])
+
+
+def _subpixel_kernel(kernel):
+  """3x3 kernel (3, 3, ci, co) for the upsampled picture -> (3, 3, ci, 4co) for the source."""
+  taps = tf.constant(_SUBPIXEL_TAPS, dtype=kernel.dtype)
+  return tf.concat([tf.einsum('ru,sv,uvio->rsio', taps[oy], taps[ox], kernel)
+                    for oy in (0, 1) for ox in (0, 1)], axis=-1)
 
 
 class StyleNorm(keras.layers.Layer):
@@ -102,11 +175,9 @@ class StyleNorm(keras.layers.Layer):
     return {**super().get_config(), 'filters': self.filters, 'epsilon': self.epsilon}
 
 
-def upsample2(x: tf.Tensor, for_export: bool = True) -> tf.Tensor:
-  """Nearest-neighbour x2 as channel repeat + depth_to_space (one XNNPACK partition)."""
-  if not for_export:
-    return tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
-  return tf.nn.depth_to_space(tf.concat([x, x, x, x], axis=-1), 2)
+def upsample2(x: tf.Tensor) -> tf.Tensor:
+  """Nearest-neighbour x2 (training; exports fold it into the next convolution)."""
+  return tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
 
 
 class TransferNet(keras.Model):
@@ -139,9 +210,7 @@ class TransferNet(keras.Model):
       h = tf.nn.relu(norm1(conv1(x), bottleneck))
       x = x + norm2(conv2(h), bottleneck)
     for k, (conv, norm) in enumerate(self.expand):
-      if k < 2:
-        x = upsample2(x, self.for_export)
-      x = norm(conv(x), bottleneck)
+      x = norm(conv.call_upsampled(x) if k < 2 else conv(x), bottleneck)
       x = tf.nn.relu(x) if k < 2 else tf.sigmoid(x)
     return x
 

@@ -117,7 +117,7 @@ def _verified_models(spec: str, model_dir: str | None, needs_prediction: bool = 
       if model is chosen.prediction and not needs_prediction:
         continue
       path, digest = fetch.local_copy(model, fresh=model.sha256 is None)
-      network(path)  # loads it and checks tensor names, shapes and dtypes
+      network(path, fast=False)  # loads it and checks tensor names, shapes and dtypes
       verified.append(registry.ModelFile(model.uri, digest, model.in_model_dir))
     return tuple(verified[-2:])
   except (registry.ModelSpecError, fetch.ModelUnavailable, ModelContractError) as e:

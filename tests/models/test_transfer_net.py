@@ -28,11 +28,45 @@ def test_reflect_pad_from_slices_equals_mirror_pad(pad):
   np.testing.assert_array_equal(transfer_net.reflect_pad(x, pad, for_export=False), expected)
 
 
-def test_upsample_by_depth_to_space_equals_nearest_resize():
+def test_upsample_equals_nearest_resize():
   x = tf.constant(np.random.default_rng(0).random((1, 5, 7, 4)), tf.float32)
-  expected = tf.image.resize(x, (10, 14), 'nearest')
-  np.testing.assert_array_equal(transfer_net.upsample2(x), expected)
-  np.testing.assert_array_equal(transfer_net.upsample2(x, for_export=False), expected)
+  np.testing.assert_array_equal(transfer_net.upsample2(x),
+                                tf.image.resize(x, (10, 14), 'nearest'))
+
+
+def _conv_pair(kernel, stride=1, activation=None):
+  """The same ReflectConv (same weights) in its training and export forms, and an input."""
+  rng = np.random.default_rng(kernel)
+  x = tf.constant(rng.random((1, 12, 16, 3)), tf.float32)
+  weights = [rng.normal(size=(kernel, kernel, 3, 5)).astype(np.float32),
+             rng.normal(size=5).astype(np.float32)]
+  layers = [transfer_net.ReflectConv(5, kernel, stride, activation, for_export=f)
+            for f in (False, True)]
+  for layer in layers:
+    layer.build(x.shape)
+    layer.conv.set_weights(weights)
+  return layers, x
+
+
+def test_9x9_convolution_on_2x2_blocks_equals_the_plain_convolution():
+  (plain, blocks), x = _conv_pair(9, activation='relu')
+  expected = plain(x)
+  assert expected.shape == (1, 12, 16, 5)
+  np.testing.assert_allclose(blocks(x), expected, atol=1e-4)
+
+
+def test_subpixel_convolution_equals_upsampling_then_convolving():
+  (plain, blocks), x = _conv_pair(3)
+  expected = plain(transfer_net.upsample2(x))
+  assert expected.shape == (1, 24, 32, 5)
+  np.testing.assert_allclose(blocks.call_upsampled(x), expected, atol=1e-4)
+  np.testing.assert_allclose(plain.call_upsampled(x), expected, atol=1e-4)
+
+
+def test_symmetric_pad_from_slices_equals_mirror_pad():
+  x = tf.constant(np.random.default_rng(0).random((1, 5, 6, 2)), tf.float32)
+  np.testing.assert_array_equal(transfer_net.reflect_pad(x, 1, mode='SYMMETRIC'),
+                                tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode='SYMMETRIC'))
 
 
 def test_training_and_export_forms_share_weights_and_values():
@@ -41,7 +75,8 @@ def test_training_and_export_forms_share_weights_and_values():
   exported.set_weights(trained.get_weights())
   (content,), (bottleneck,) = _inputs()
   args = [content[None], bottleneck.reshape(1, 1, 1, 100)]
-  np.testing.assert_allclose(exported(args), trained(args), atol=1e-5)
+  # Sums in another order: float rounding, amplified by a random network's norms, no more.
+  np.testing.assert_allclose(exported(args), trained(args), atol=1e-4)
 
 
 @pytest.fixture(scope='module')
@@ -101,7 +136,7 @@ def test_the_published_fp16_model_is_rebuilt_exactly(shared):
   pairs = list(zip(contents, bottlenecks))
   for kind, (min_ssim, min_psnr) in tolerances.items():
     data = export.to_tflite(model, kind, lambda: iter(pairs))
-    assert len(data) < 500_000
+    assert len(data) < (600_000 if kind == 'fp16' else 400_000)
     transfer = _loaded(data)
     for content, bottleneck in pairs:
       got = transfer.stylize(content, bottleneck)
