@@ -2,7 +2,7 @@
 published models, on photos and paintings that training never saw.
 
 Reference: the published fp16 transfer output. Pairs: the 3 photos and 3 paintings held out of
-training (`runs/train.sh` passes them as --holdout-*), the paintings' bottlenecks from the
+training (`training/train_house.sh` passes them as --holdout-*), the paintings' bottlenecks from the
 published int8 predictor, each photo in both frames of the job ("fit", "square"): 18 pairs. The
 published int8 file is scored and timed alongside in the same interleaved rounds. Writes
 benchmarks/results/distilled.json:

@@ -17,7 +17,8 @@ import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, TestOptions
+from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOptions,
+                                                  StandardOptions, TestOptions)
 
 from pipeline import launch, options, summary, workers
 from transforms.inputs import ContentRefs
@@ -82,7 +83,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   """
   job, beam_args = options.parse(sys.argv[1:] if argv is None else argv)
   plan = launch.prepare(job)
-  p = test_pipeline or beam.Pipeline(options=PipelineOptions(beam_args))
+  beam_options = PipelineOptions(beam_args)
+  p = test_pipeline or beam.Pipeline(runner=_direct_engine(beam_options), options=beam_options)
   if workers.is_remote(p.options):
     plan = launch.for_remote_workers(plan, p.options)
   build(p, job, plan)
@@ -100,6 +102,25 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   print(f'outputs in {job.output}; manifest and dead letters in {manifest_dir(job.output)}'
         + (f'; gallery: {FileSystems.join(job.output, "index.html")}' if job.gallery_rows else ''))
   return RunOutcome(result, outcome)
+
+
+def _direct_engine(beam_options: PipelineOptions):
+  """For the DirectRunner, the engine it runs batch jobs on (the FnApiRunner), made as it makes it.
+
+  Beam's DirectRunner first tries Prism, a binary it downloads at run time: where that works the
+  job runs on another engine, which ignores --direct_running_mode and --direct_num_workers; where
+  it fails (no internet) it costs a second or two per run before the fallback. None: any other
+  runner, chosen by the options as usual.
+  """
+  runner = beam_options.view_as(StandardOptions).runner
+  if runner not in (None, 'DirectRunner', 'SwitchingDirectRunner'):
+    return None
+  from apache_beam.portability.api import beam_provision_api_pb2  # pylint: disable=import-outside-toplevel
+  from apache_beam.runners.portability.fn_api_runner import fn_runner  # pylint: disable=import-outside-toplevel
+  from apache_beam.runners.portability.portable_runner import JobServiceHandle  # pylint: disable=import-outside-toplevel
+  encoded = JobServiceHandle.encode_pipeline_options(beam_options.get_all_options())
+  return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+      beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
 
 
 def _only_described(beam_options: PipelineOptions) -> bool:
