@@ -394,8 +394,9 @@ def main(argv=None):
                        args.seed, args.size)
   holdout = None
   if held_content and held_styles:
+    # Sorted: a set's order changes from one process to the next, and the cache follows it.
     holdout = load_cache(build_cache(os.path.join(args.workdir, 'holdout'), args.teacher,
-                                     args.predictor, held_content, held_styles,
+                                     args.predictor, sorted(held_content), sorted(held_styles),
                                      min(32, args.pairs), args.seed + 1, args.size))
   train(args.workdir, load_cache(shards), args.steps, args.batch, args.seed, args.width,
         args.learning_rate, args.checkpoint_every, holdout, xla=not args.no_xla,
