@@ -26,6 +26,26 @@ def test_output_size(full, render, size, crop):
   assert output_size(full, render) == (size, crop)
 
 
+@pytest.mark.parametrize('render, side', [
+    (Rendering(), 384),  # every output pixel comes from the network: decode at its size
+    (Rendering(box=(2000, 2000)), 384),
+    (Rendering(working_size=1024), 1024),  # tiles paint at the working size
+    (Rendering(preserve_colour=True), 1024),  # source colours at the output size
+    (Rendering(preserve_colour=True, box=(600, 400)), 600),
+    (Rendering(preserve_colour=True, max_size=0), None),  # full size: no reduced decode
+])
+def test_jpegs_are_decoded_only_as_large_as_the_output_needs(render, side):
+  assert render.min_decode_side() == side
+
+
+def test_a_large_jpeg_decodes_at_a_reduced_scale_still_twice_the_network_size():
+  data = io.BytesIO()
+  Image.new('RGB', (6400, 4800), (90, 120, 200)).save(data, 'JPEG')
+  decoded = imaging.decode(data.getvalue(), min_side=Rendering().min_decode_side())
+  assert decoded.full_size == (6400, 4800)
+  assert decoded.image.size == (1600, 1200)  # 1/4 scale; 1/8 would leave 600 < 2 x 384
+
+
 def test_preserve_colour_keeps_the_source_chroma_and_the_stylized_luminance():
   source = gradient_picture(64, 48, 1)
   stylized = gradient_picture(64, 48, 2)

@@ -77,3 +77,13 @@ def test_command_line_says_what_is_missing(capsys):
   with pytest.raises(SystemExit):
     job.run(['--output', 'x', '--styles', 'y'])
   assert '--content GLOB or --content-list FILE' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('runner, direct', [(None, True), ('DirectRunner', True),
+                                            ('DataflowRunner', False), ('PrismRunner', False)])
+def test_the_direct_runner_runs_on_its_batch_engine_without_trying_prism(runner, direct):
+  from apache_beam.options.pipeline_options import PipelineOptions
+  from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
+  engine = job._direct_engine(PipelineOptions(  # pylint: disable=protected-access
+      ['--runner', runner] if runner else []))
+  assert isinstance(engine, FnApiRunner) if direct else engine is None
