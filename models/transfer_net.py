@@ -6,13 +6,14 @@ x2 upsamplings + 3x3 convs, a 9x9 conv to RGB, sigmoid), with reflect padding be
 a conditional instance norm after every conv but the first three, whose per-channel gamma and beta
 are 1x1 convolutions of the 100-float style bottleneck.
 
-Four forms differ from the published graph, none in value (see `tests/models/test_transfer_net.py`):
+Three forms differ from the published graph, none in value (see `tests/models/test_transfer_net.py`):
 - reflect padding is single-row/column slices with explicit sizes joined by concatenation, because
   XNNPACK does not take MIRROR_PAD (the published int8 file spends ~2/3 of its time there);
 - the two 9x9 convolutions at full resolution (3 -> 8 and 8 -> 3 channels) run on 2x2 blocks
   (space_to_depth, a 5x5 convolution into 4x the channels, depth_to_space), and each x2
   upsampling + 3x3 convolution runs as a sub-pixel convolution of the smaller picture: XNNPACK's
-  kernels are 8 or 16 channels wide, so 3- and 8-channel outputs left most of the work idle;
+  float kernels compute 8 or 16 output channels at a time, so layers with 3 or 8 output channels
+  at full resolution left most of that work idle;
 - instance norm is `x * scale + (beta - mean * scale)` with `scale = gamma * rsqrt(var + eps)`:
   one multiply-add over the image, which full-int8 quantization keeps accurate.
 
@@ -41,6 +42,8 @@ def reflect_pad(x: tf.Tensor, pad: int, for_export: bool = True,
   MIRROR_PAD, much faster to train."""
   if pad == 0:
     return x
+  if mode not in ('REFLECT', 'SYMMETRIC'):
+    raise ValueError(f'mode must be REFLECT or SYMMETRIC, not {mode!r}')
   if not for_export:
     return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode=mode)
   skip = 1 if mode == 'REFLECT' else 0  # REFLECT leaves the edge row out of the padding
@@ -73,9 +76,9 @@ class ReflectConv(keras.layers.Layer):
   """Reflect padding by kernel//2, then a VALID convolution (stride 1 or 2).
 
   Exported, a 9x9 convolution runs as a 5x5 one on the 2x2 space-to-depth of its input with 4x
-  the output channels, then depth_to_space: the same sums, but XNNPACK's kernels work on 16 or 32
-  channels instead of the 3 or 8 of the network's full-resolution ends, most of whose SIMD lanes
-  were idle (see `_space_to_depth_kernel`).
+  the output channels, then depth_to_space: the same sums, but 12 or 32 output channels instead of
+  the 3 or 8 of the network's full-resolution ends, which left most of XNNPACK's 8- or 16-channel
+  kernels idle (see `_space_to_depth_kernel`).
   """
 
   def __init__(self, filters: int, kernel: int, stride: int = 1, activation=None,
@@ -223,7 +226,11 @@ def build(width: float = 0.25, epsilon: float = EPSILON, batch_size: int | None 
           size: int = contract.CONTENT_SIZE, for_export: bool = True) -> keras.Model:
   """A functional model with the published input shapes (batch 1 by default: what the int8
   converter needs), inputs named for the published tensors' roles. `for_export=False` writes
-  padding and upsampling in the forms TensorFlow trains fastest (same weights, same values)."""
+  padding, upsampling and convolutions in the forms TensorFlow trains fastest (same weights, same
+  values); the export forms (slices, 2x2 blocks, sub-pixel convolutions) need sides that are
+  multiples of 4."""
+  if for_export and size % 4:
+    raise ValueError(f'an exported network needs a size that is a multiple of 4, not {size}')
   content = keras.Input((size, size, 3), batch_size=batch_size, name='content_image')
   bottleneck = keras.Input((1, 1, contract.BOTTLENECK_SIZE), batch_size=batch_size,
                            name='style_bottleneck')

@@ -112,9 +112,10 @@ def _direct_engine(beam_options: PipelineOptions):
   it fails (no internet) it costs a second or two per run before the fallback. None: any other
   runner, chosen by the options as usual.
   """
-  runner = beam_options.view_as(StandardOptions).runner
-  if runner not in (None, 'DirectRunner', 'SwitchingDirectRunner'):
-    return None
+  standard = beam_options.view_as(StandardOptions)
+  name = (standard.runner or 'DirectRunner').rsplit('.', 1)[-1].lower()
+  if standard.streaming or name not in ('direct', 'directrunner', 'switchingdirectrunner'):
+    return None  # streaming needs the DirectRunner's other engines: leave the choice to it
   from apache_beam.portability.api import beam_provision_api_pb2  # pylint: disable=import-outside-toplevel
   from apache_beam.runners.portability.fn_api_runner import fn_runner  # pylint: disable=import-outside-toplevel
   from apache_beam.runners.portability.portable_runner import JobServiceHandle  # pylint: disable=import-outside-toplevel

@@ -70,13 +70,16 @@ def test_symmetric_pad_from_slices_equals_mirror_pad():
 
 
 def test_training_and_export_forms_share_weights_and_values():
+  import keras  # pylint: disable=import-outside-toplevel
+  keras.utils.set_random_seed(0)
   trained = transfer_net.build(width=0.125, batch_size=None, for_export=False)
   exported = transfer_net.build(width=0.125)
   exported.set_weights(trained.get_weights())
   (content,), (bottleneck,) = _inputs()
   args = [content[None], bottleneck.reshape(1, 1, 1, 100)]
-  # Sums in another order: float rounding, amplified by a random network's norms, no more.
-  np.testing.assert_allclose(exported(args), trained(args), atol=1e-4)
+  # Sums in another order (blocks, pre-summed sub-pixel taps): float rounding, amplified by a
+  # random network's 13 norms, stays under 1e-3; swapped taps or a flipped kernel cost ~1.
+  np.testing.assert_allclose(exported(args), trained(args), atol=1e-3)
 
 
 @pytest.fixture(scope='module')

@@ -79,11 +79,13 @@ def test_command_line_says_what_is_missing(capsys):
   assert '--content GLOB or --content-list FILE' in capsys.readouterr().err
 
 
-@pytest.mark.parametrize('runner, direct', [(None, True), ('DirectRunner', True),
-                                            ('DataflowRunner', False), ('PrismRunner', False)])
-def test_the_direct_runner_runs_on_its_batch_engine_without_trying_prism(runner, direct):
+@pytest.mark.parametrize('args, direct', [
+    ([], True), (['--runner', 'DirectRunner'], True), (['--runner', 'direct'], True),
+    (['--runner', 'apache_beam.runners.direct.direct_runner.DirectRunner'], True),
+    (['--runner', 'DirectRunner', '--streaming'], False),
+    (['--runner', 'DataflowRunner'], False), (['--runner', 'PrismRunner'], False)])
+def test_the_direct_runner_runs_on_its_batch_engine_without_trying_prism(args, direct):
   from apache_beam.options.pipeline_options import PipelineOptions
   from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
-  engine = job._direct_engine(PipelineOptions(  # pylint: disable=protected-access
-      ['--runner', runner] if runner else []))
+  engine = job._direct_engine(PipelineOptions(args))  # pylint: disable=protected-access
   assert isinstance(engine, FnApiRunner) if direct else engine is None
