@@ -75,8 +75,8 @@ class Inputs:
     self.shared = shared
     self.models = shared / 'models' / 'magenta'
     self.photos = [shared / 'images' / 'content' / name for name in content]
-    self.content = self.photos
     self.copies = copies
+    self._content = None if copies > 1 else self.photos
     self.styles = [shared / 'images' / 'style' / name for name in (STYLES + MORE_STYLES)[:styles]]
     if not shared.is_dir():
       sys.exit(f'{shared} is missing: this benchmark needs the shared test assets (the published '
@@ -86,12 +86,10 @@ class Inputs:
     model_set = registry.resolve_model_set(MODEL, str(self.models))
     self.prediction = pathlib.Path(model_set.prediction.uri)
     self.transfer = pathlib.Path(model_set.transfer.uri)
-    missing = [str(p) for p in [self.prediction, self.transfer, *self.content, *self.styles]
+    missing = [str(p) for p in [self.prediction, self.transfer, *self.photos, *self.styles]
                if not p.is_file()]
     if missing:
       sys.exit(f'{shared} lacks files this benchmark needs: {", ".join(missing)}')
-    if copies > 1:
-      self.content = self._catalog(copies)
 
   def _catalog(self, copies: int) -> list[pathlib.Path]:
     """`copies` copies of the photos, in folders 0/ 1/ ...: a bigger catalog of the same images
@@ -107,7 +105,14 @@ class Inputs:
 
   @property
   def pairs(self) -> int:
-    return len(self.content) * len(self.styles)
+    return len(self.photos) * self.copies * len(self.styles)
+
+  @property
+  def content(self) -> list[pathlib.Path]:
+    """The pictures the job reads (copied into a catalog on first use: the raw loop needs none)."""
+    if self._content is None:
+      self._content = self._catalog(self.copies)
+    return self._content
 
 
 # --- the pipeline's per-picture steps, whichever version of models.imaging is installed -------

@@ -11,8 +11,8 @@ from conftest import read_manifest
 from models.registry import REGISTRY
 from pipeline import run as job
 
-# Small enough that no JPEG is decoded at reduced scale (see imaging.decode), so the reference
-# can decode at full size and still match within 1/255.
+# Small enough that no JPEG is decoded at reduced scale (the JPEG's short side, 512, is under
+# 2 x 384: see imaging.decode), so the reference can decode at full size and match within 1/255.
 CONTENT = ['coffee.png', 'grace_hopper.jpg', 'tubingen_neckarfront.png']
 STYLES = ['hokusai_great_wave_crop.jpg', 'texture_gravel_gray.png']
 
