@@ -329,12 +329,12 @@ def restore_for_export(workdir: str, width: float):
 
 
 def export(workdir: str, width: float, out_dir: str, data: dict | None = None) -> dict[str, str]:
-  """Writes the student as int8 (weights) and fp16 `.tflite` with the published tensor names."""
+  """Writes the student as int8 (weights stored int8, float arithmetic) and fp16 `.tflite` with the published tensor names."""
   from models import export as exporter  # pylint: disable=import-outside-toplevel
   model, latest = restore_for_export(workdir, width)
   os.makedirs(out_dir, exist_ok=True)
   written = {}
-  for kind, name in (('int8-weights', 'house_int8_transfer.tflite'),
+  for kind, name in (('int8-storage', 'house_int8_transfer.tflite'),
                      ('fp16', 'house_fp16_transfer.tflite')):
     path = os.path.join(out_dir, name)
     with open(path, 'wb') as f:
@@ -384,8 +384,10 @@ def main(argv=None):
   real = lambda paths: [os.path.realpath(p) for p in paths]
   held_content = set(real(expand_sources(args.holdout_content)))
   held_styles = set(real(expand_sources(args.holdout_styles)))
-  content = [c for c in expand_sources(args.content) if os.path.realpath(c) not in held_content]
-  styles = [s for s in expand_sources(args.styles) if os.path.realpath(s) not in held_styles]
+  # A held-out picture stays out of training in either role (paintings may be content too).
+  held = held_content | held_styles
+  content = [c for c in expand_sources(args.content) if os.path.realpath(c) not in held]
+  styles = [s for s in expand_sources(args.styles) if os.path.realpath(s) not in held]
   if not content or not styles:
     parser.error(f'no training {"photos" if not content else "paintings"}: the --content/--styles '
                  'globs match nothing outside the held-out files')

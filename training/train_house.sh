@@ -13,10 +13,10 @@ cd "$ROOT"
 .venv/bin/python -m models.distill --workdir training/house \
   --teacher "$M/magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite" \
   --predictor "$M/magenta_arbitrary-image-stylization-v1-256_int8_prediction_1.tflite" \
-  --content "$C/*" --content skimage --styles "$S/*" \
+  --content "$C/*" --content skimage --content "$S/*" --styles "$S/*" \
   --holdout-content "$C/grace_hopper.jpg" --holdout-content "$C/tubingen_neckarfront.png" \
   --holdout-content "$C/golden_gate_sq.jpg" \
   --holdout-styles "$S/picabia_edtaonisl.jpg" --holdout-styles "$S/van_gogh_night_cafe.jpg" \
   --holdout-styles "$S/wpa_poster_zion.png" \
-  --pairs 1536 --steps 8500 --batch 4 --learning-rate 2e-3 --checkpoint-every 100 --seed 0 "$@"
+  --pairs 4096 --steps 13000 --batch 4 --learning-rate 2e-3 --checkpoint-every 100 --seed 0 "$@"
 .venv/bin/python -m models.distill --workdir training/house --export models/data/house

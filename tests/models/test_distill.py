@@ -80,7 +80,7 @@ def test_cache_train_resume_and_export(sources, tiny_models, tmp_path):
   # instance norms that turn float rounding, e.g. the export's block convolutions summing in
   # another order, into differences of 0.1; exports of real networks are checked against float
   # in test_transfer_net.py.)
-  for name, kind in (('house_int8_transfer.tflite', 'int8-weights'),
+  for name, kind in (('house_int8_transfer.tflite', 'int8-storage'),
                      ('house_fp16_transfer.tflite', 'fp16')):
     picture = interpreter.StyleTransfer(str(out / name)).stylize(content, bottleneck)  # contract
     (tmp_path / 'fresh.tflite').write_bytes(export.to_tflite(resumed, kind))

@@ -114,9 +114,35 @@ def test_exports_keep_the_published_contract_and_stay_close_to_float(kind, magen
   expected, other_style = float_out(bottleneck), float_out(bottlenecks[1])
   # A random network amplifies rounding (the published model's figures are in the test below):
   # the export must still sit far closer to the float output than another style's output does.
-  floor = {'float32': 80, 'fp16': 40, 'int8-weights': 20, 'int8': 14}[kind]
+  floor = {'float32': 80, 'fp16': 40, 'int8-weights': 20, 'int8-storage': 25, 'int8': 14}[kind]
   assert psnr(got, expected) > max(floor, psnr(other_style, expected) + 3)
   assert got.std() > 0.02  # a picture, not a flat colour
+
+
+def test_int8_storage_keeps_int8_weights_but_computes_in_float(magenta_like):
+  from tensorflow.lite.python import schema_py_generated as schema
+  from tensorflow.lite.tools import flatbuffer_utils
+  model = import_published.load_published(magenta_like)
+  hybrid = export.to_tflite(model, 'int8-weights')
+  stored = export.to_tflite(model, 'int8-storage')
+  assert len(stored) < len(hybrid) * 1.05  # still int8-sized
+  graph = flatbuffer_utils.convert_bytearray_to_object(bytearray(stored)).subgraphs[0]
+  opcodes = flatbuffer_utils.convert_bytearray_to_object(bytearray(stored)).operatorCodes
+  kind = lambda op: max(opcodes[op.opcodeIndex].builtinCode,
+                        opcodes[op.opcodeIndex].deprecatedBuiltinCode)
+  convolutions = [op for op in graph.operators if kind(op) == schema.BuiltinOperator.CONV_2D]
+  loads = [op for op in graph.operators if kind(op) == schema.BuiltinOperator.DEQUANTIZE]
+  assert convolutions and len(loads) >= len(convolutions) // 2
+  for op in convolutions:  # every convolution's filter arrives as float
+    assert graph.tensors[op.inputs[1]].type == schema.TensorType.FLOAT32
+  for op in loads:  # ...from an int8 constant
+    assert graph.tensors[op.inputs[0]].type == schema.TensorType.INT8
+
+
+def test_dequantize_at_load_refuses_a_model_without_int8_weights(magenta_like):
+  model = import_published.load_published(magenta_like)
+  with pytest.raises(ValueError, match='no int8 weights'):
+    export.dequantize_at_load(export.to_tflite(model, 'float32'))
 
 
 def test_full_int8_needs_representative_pairs(magenta_like):
@@ -135,7 +161,8 @@ def test_the_published_fp16_model_is_rebuilt_exactly(shared):
   bottlenecks = [bank['the_scream'].bottleneck, bank['great_wave'].bottleneck]
   assert import_published.check_equivalence(model, source, contents, bottlenecks) > 100
   # Stated tolerances of the exports against the float rebuild on fixed real inputs.
-  tolerances = {'int8-weights': (0.97, 30.0), 'int8': (0.85, 24.0), 'fp16': (0.999, 45.0)}
+  tolerances = {'int8-weights': (0.97, 30.0), 'int8-storage': (0.997, 44.0), 'int8': (0.85, 24.0),
+                'fp16': (0.999, 45.0)}
   pairs = list(zip(contents, bottlenecks))
   for kind, (min_ssim, min_psnr) in tolerances.items():
     data = export.to_tflite(model, kind, lambda: iter(pairs))
