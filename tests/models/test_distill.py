@@ -115,3 +115,35 @@ def test_a_glob_that_matches_nothing_is_a_clear_error(sources, tiny_models, tmp_
                   '--content', str(sources / 'photos' / '*.typo'),
                   '--styles', str(sources / 'paintings' / '*.png')])
   assert 'no training photos' in capsys.readouterr().err
+
+
+def test_bottleneck_mix_paintings_blends_strengths_and_unseen_styles():
+  # Paintings at the corners of a triangle and a photo at the origin tell the kinds apart: a
+  # painting, a blend of two or a strength blend has a zero coordinate; a Gaussian draw (around
+  # the triangle's centre, in its plane) has none.
+  styles, own = np.eye(3), np.zeros(3)
+  rng = np.random.default_rng(0)
+  draws = np.array([distill.random_bottleneck(styles, own, rng) for _ in range(2000)])
+  assert np.isfinite(draws).all()
+  unseen = np.all(np.abs(draws) > 1e-9, axis=1)
+  assert 0.10 < unseen.mean() < 0.20
+  np.testing.assert_allclose(draws[unseen].sum(axis=1), 1.0, atol=1e-6)  # the paintings' plane
+  assert (draws[unseen] < 0).any()  # beyond the triangle: not only blends
+  paintings = np.all(np.isin(draws, (0.0, 1.0)), axis=1)
+  assert 0.45 < paintings.mean() < 0.58  # also blends of a painting with itself
+  # One painting alone has no spread to fit: its bottleneck is used as it is.
+  single = np.array([distill.random_bottleneck(styles[:1], own, rng) for _ in range(200)])
+  assert np.isfinite(single).all() and (single[:, 1:] == 0).all()
+
+
+
+def test_a_cache_made_by_another_sampling_recipe_is_refused(sources, tiny_models, tmp_path,
+                                                             monkeypatch):
+  make = lambda: distill.build_cache(
+      str(tmp_path), f'{tiny_models}/tiny_transfer.tflite', f'{tiny_models}/tiny_prediction.tflite',
+      sorted(str(p) for p in (sources / 'photos').glob('*.png')),
+      sorted(str(p) for p in (sources / 'paintings').glob('*.png')), pairs=2, seed=7)
+  make()
+  monkeypatch.setattr(distill, 'CACHE_RECIPE', distill.CACHE_RECIPE + 1)
+  with pytest.raises(SystemExit, match='recipe'):
+    make()
