@@ -135,8 +135,7 @@ def build_cache(workdir: str, teacher_path: str, predictor_path: str, content: l
   os.makedirs(folder, exist_ok=True)
   _check_cache_inputs(folder, {
       'recipe': CACHE_RECIPE, 'teacher_sha256': fetch.sha256_of(teacher_path), 'seed': seed,
-      'pairs': pairs,
-      'size': size, 'crops_per_style': crops_per_style,
+      'pairs': pairs, 'size': size, 'crops_per_style': crops_per_style,
       'content': [os.path.basename(p) for p in content],
       'styles': [os.path.basename(p) for p in styles]})
   shards = [os.path.join(folder, f'shard-{i:04d}.npz') for i in range(-(-pairs // SHARD_SIZE))]
@@ -346,7 +345,8 @@ def restore_for_export(workdir: str, width: float):
 
 
 def export(workdir: str, width: float, out_dir: str, data: dict | None = None) -> dict[str, str]:
-  """Writes the student as int8 (weights stored int8, float arithmetic) and fp16 `.tflite` with the published tensor names."""
+  """Writes the student as int8 (`int8-storage`: int8 weights, float arithmetic) and fp16
+  `.tflite` with the published tensor names."""
   from models import export as exporter  # pylint: disable=import-outside-toplevel
   model, latest = restore_for_export(workdir, width)
   os.makedirs(out_dir, exist_ok=True)

@@ -136,7 +136,6 @@ def test_bottleneck_mix_paintings_blends_strengths_and_unseen_styles():
   assert np.isfinite(single).all() and (single[:, 1:] == 0).all()
 
 
-
 def test_a_cache_made_by_another_sampling_recipe_is_refused(sources, tiny_models, tmp_path,
                                                              monkeypatch):
   make = lambda: distill.build_cache(

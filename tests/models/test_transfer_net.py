@@ -126,8 +126,8 @@ def test_int8_storage_keeps_int8_weights_but_computes_in_float(magenta_like):
   hybrid = export.to_tflite(model, 'int8-weights')
   stored = export.to_tflite(model, 'int8-storage')
   assert len(stored) < len(hybrid) * 1.05  # still int8-sized
-  graph = flatbuffer_utils.convert_bytearray_to_object(bytearray(stored)).subgraphs[0]
-  opcodes = flatbuffer_utils.convert_bytearray_to_object(bytearray(stored)).operatorCodes
+  parsed = flatbuffer_utils.convert_bytearray_to_object(bytearray(stored))
+  graph, opcodes = parsed.subgraphs[0], parsed.operatorCodes
   kind = lambda op: max(opcodes[op.opcodeIndex].builtinCode,
                         opcodes[op.opcodeIndex].deprecatedBuiltinCode)
   convolutions = [op for op in graph.operators if kind(op) == schema.BuiltinOperator.CONV_2D]
