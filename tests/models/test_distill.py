@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 pytest.importorskip('tensorflow')
 
@@ -146,3 +147,20 @@ def test_a_cache_made_by_another_sampling_recipe_is_refused(sources, tiny_models
   monkeypatch.setattr(distill, 'CACHE_RECIPE', distill.CACHE_RECIPE + 1)
   with pytest.raises(SystemExit, match='recipe'):
     make()
+
+
+def test_recolour_turns_hues_and_keeps_the_picture():
+  # A painting of three flat colour bands: recolouring must change the colours (so the predictor
+  # sees a new style) but keep the layout, and the same seed must give the same variant.
+  bands = np.zeros((60, 90, 3), np.uint8)
+  bands[:, :30], bands[:, 30:60], bands[:, 60:] = (200, 40, 40), (40, 160, 60), (50, 60, 190)
+  painting = Image.fromarray(bands)
+  hues = lambda picture: np.asarray(picture.convert('HSV'))[..., 0].astype(int)
+  turned = [distill.recolour(painting, np.random.default_rng(seed)) for seed in range(6)]
+  assert all(t.size == painting.size and t.mode == 'RGB' for t in turned)
+  for t in turned:
+    shift = (hues(t) - hues(painting)) % 256
+    assert np.ptp(shift[:, 5:25]) <= 2 and np.ptp(shift[:, 65:85]) <= 2  # each band stays flat
+  assert len({int(((hues(t) - hues(painting)) % 256)[30, 15]) for t in turned}) >= 4
+  again = distill.recolour(painting, np.random.default_rng(3))
+  assert np.array_equal(np.asarray(again), np.asarray(turned[3]))
