@@ -347,34 +347,23 @@ def restore_weights(model, path: str) -> None:
     variable.assign(value)
 
 
-def restore_for_export(workdir: str, width: float, average: int = 1):
-  """The mean weights of the last `average` checkpoints in a batch-1, 384x384 model (what the
-  converters need), and the latest checkpoint's path. Averaging the last few checkpoints of a
-  decayed schedule (stochastic weight averaging) smooths the noise of the last steps."""
+def restore_for_export(workdir: str, width: float):
+  """The latest checkpoint's weights in a batch-1, 384x384 model (what the converters need)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from models import transfer_net  # pylint: disable=import-outside-toplevel
   model = transfer_net.build(width=width, batch_size=1)
-  state = tf.train.get_checkpoint_state(os.path.join(workdir, 'checkpoints'))
-  if not state:
+  latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
+  if not latest:
     raise SystemExit(f'no checkpoint under {workdir}/checkpoints: train first')
-  paths = list(state.all_model_checkpoint_paths)[-average:]
-  if len(paths) < average:
-    raise SystemExit(f'--average {average}: only {len(paths)} checkpoints under {workdir}')
-  total = None
-  for path in paths:
-    restore_weights(model, path)
-    weights = [variable.numpy() for variable in model.weights]
-    total = weights if total is None else [t + w for t, w in zip(total, weights)]
-  for variable, summed in zip(model.weights, total):
-    variable.assign(summed / len(paths))
-  return model, state.model_checkpoint_path
+  restore_weights(model, latest)
+  return model, latest
 
 
-def export(workdir: str, width: float, out_dir: str, average: int = 1) -> dict[str, str]:
-  """Writes the student (the mean of its last `average` checkpoints) as int8 (`int8-storage`:
-  int8 weights, float arithmetic) and fp16 `.tflite` with the published tensor names."""
+def export(workdir: str, width: float, out_dir: str, data: dict | None = None) -> dict[str, str]:
+  """Writes the student as int8 (`int8-storage`: int8 weights, float arithmetic) and fp16
+  `.tflite` with the published tensor names."""
   from models import export as exporter  # pylint: disable=import-outside-toplevel
-  model, latest = restore_for_export(workdir, width, average)
+  model, latest = restore_for_export(workdir, width)
   os.makedirs(out_dir, exist_ok=True)
   written = {}
   for kind, name in (('int8-storage', 'house_int8_transfer.tflite'),
@@ -383,7 +372,7 @@ def export(workdir: str, width: float, out_dir: str, average: int = 1) -> dict[s
     with open(path, 'wb') as f:
       f.write(exporter.to_tflite(model, kind))
     written[kind] = path
-  LOG.info('exported the mean of %d checkpoints up to %s -> %s', average, latest, written)
+  LOG.info('exported %s -> %s', latest, written)
   return written
 
 
@@ -416,13 +405,11 @@ def main(argv=None):
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--no-xla', action='store_true', help='train without XLA compilation')
   parser.add_argument('--export', metavar='OUT_DIR', help='export the latest checkpoint and stop')
-  parser.add_argument('--average', type=int, default=1,
-                      help='export the mean weights of the last N checkpoints (at most 3 are kept)')
   args = parser.parse_args(argv)
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
   os.makedirs(args.workdir, exist_ok=True)
   if args.export:
-    export(args.workdir, args.width, args.export, args.average)
+    export(args.workdir, args.width, args.export)
     return
   if not (args.teacher and args.predictor and args.content and args.styles):
     parser.error('training needs --teacher, --predictor, --content and --styles')

@@ -72,18 +72,6 @@ def test_cache_train_resume_and_export(sources, tiny_models, tmp_path):
   assert any(not np.allclose(a.numpy(), c.numpy()) for a, c in zip(resumed.weights,
                                                                     initial.weights))
 
-  # --average 2 exports the mean of the last two checkpoints' weights.
-  mean, latest = distill.restore_for_export(str(workdir), 0.125, average=2)
-  assert latest.endswith('ckpt-4')
-  step2 = transfer_net.build(width=0.125, batch_size=1)
-  distill.restore_weights(step2, str(workdir / 'checkpoints' / 'ckpt-2'))
-  assert any(not np.allclose(a.numpy(), b.numpy()) for a, b in zip(resumed.weights,
-                                                                    step2.weights))
-  for m, a, b in zip(mean.weights, resumed.weights, step2.weights):
-    np.testing.assert_allclose(m.numpy(), (a.numpy() + b.numpy()) / 2, rtol=1e-5, atol=1e-7)
-  with pytest.raises(SystemExit, match='only 2 checkpoints'):
-    distill.restore_for_export(str(workdir), 0.125, average=3)
-
   out = tmp_path / 'exported'
   distill.main(['--workdir', str(workdir), '--width', '0.125', '--export', str(out)])
   content, bottleneck = cache['content'][1] / np.float32(255), cache['bottleneck'][1]
