@@ -5,9 +5,9 @@ weights, only the teacher's outputs for (content crop, bottleneck) pairs:
 - content: random 384x384 crops of training photos at random scales, flipped at random, and some
   whole pictures letterboxed with reflect padding, as the pipeline's "fit" frame feeds them;
 - bottlenecks: the predictor's outputs for random crops of training paintings (as painted and
-  recoloured), blends of two
-  paintings, blends with the photo's own bottleneck (the "style strength" of the pipeline), and
-  draws from a Gaussian fitted to the paintings' bottlenecks (styles no painting here has).
+  recoloured), blends of two paintings, blends with the photo's own bottleneck (the "style
+  strength" of the pipeline), and draws from a Gaussian fitted to the paintings' bottlenecks
+  (styles no painting here has).
 
 The teacher's outputs are computed once and cached in `WORKDIR/cache/` (shards of uint8 pictures),
 so training costs only the student's steps. Training is seeded, logs to `WORKDIR/log.jsonl`,
