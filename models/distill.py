@@ -4,10 +4,10 @@ The student is `transfer_net.TransferNet`, randomly initialized: it never reads 
 weights, only the teacher's outputs for (content crop, bottleneck) pairs:
 - content: random 384x384 crops of training photos at random scales, flipped at random, and some
   whole pictures letterboxed with reflect padding, as the pipeline's "fit" frame feeds them;
-- bottlenecks: the predictor's outputs for random crops of training paintings (as painted and
-  recoloured), blends of two paintings, blends with the photo's own bottleneck (the "style
-  strength" of the pipeline), and draws from a Gaussian fitted to the paintings' bottlenecks
-  (styles no painting here has).
+- bottlenecks: the predictor's outputs for random crops of training paintings (as painted,
+  recoloured, and as geometric abstractions in their palettes), blends of two paintings, blends
+  with the photo's own bottleneck (the "style strength" of the pipeline), and draws from a
+  Gaussian fitted to the paintings' bottlenecks (styles no painting here has).
 
 The teacher's outputs are computed once and cached in `WORKDIR/cache/` (shards of uint8 pictures),
 so training costs only the student's steps. Training is seeded, logs to `WORKDIR/log.jsonl`,
@@ -33,13 +33,13 @@ import os
 import time
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 from models import fetch, imaging
 from models import interpreter as contract
 
 SHARD_SIZE = 64
-CACHE_RECIPE = 3  # raise when the sampling of pairs changes: older caches are then refused
+CACHE_RECIPE = 4  # raise when the sampling of pairs changes: older caches are then refused
 LOG = logging.getLogger('distill')
 
 
@@ -115,6 +115,33 @@ def recolour(painting: Image.Image, rng: np.random.Generator) -> Image.Image:
   return ImageEnhance.Contrast(turned).enhance(rng.uniform(0.7, 1.3))
 
 
+def abstraction(painting: Image.Image, rng: np.random.Generator, size: int = 512) -> Image.Image:
+  """A geometric abstraction in `painting`'s palette over its brushwork: hard-edged shapes in
+  flat colours, a kind of painting the twelve here lack. Held-out paintings then lie nearer the
+  fitted Gaussian still (Mahalanobis distance ~22 -> ~17-20)."""
+  counts = painting.quantize(8).convert('RGB').getcolors(size * size) or [(1, (128, 128, 128))]
+  colours = [colour for _, colour in sorted(counts, reverse=True)]
+  pick = lambda: colours[int(rng.integers(len(colours)))]
+  canvas = Image.new('RGB', (size, size), colours[0])
+  draw = ImageDraw.Draw(canvas)
+  for _ in range(int(rng.integers(15, 60))):
+    x, y = rng.uniform(0, size, 2)
+    radius = rng.uniform(20, size / 2.5)
+    angles = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(3, 7))))
+    points = [(x + radius * rng.uniform(0.3, 1) * np.cos(a),
+               y + radius * rng.uniform(0.3, 1) * np.sin(a)) for a in angles]
+    roll = rng.random()
+    if roll < 0.6:
+      draw.polygon(points, fill=pick(), outline=pick())
+    elif roll < 0.8:
+      draw.ellipse([x - radius / 2, y - radius / 2, x + radius / 2, y + radius / 2], fill=pick())
+    else:
+      draw.line(points, fill=pick(), width=int(rng.integers(2, 12)))
+  brushwork = painting.convert('L').resize(canvas.size).filter(ImageFilter.DETAIL)
+  brushwork = brushwork.point(lambda v: 128 + (v - 128) // 2).convert('RGB')
+  return ImageChops.overlay(canvas, brushwork)
+
+
 def random_bottleneck(styles: np.ndarray, own: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   """A painting's bottleneck, a blend of two, a blend with the photo's own (strength), or an
   unseen style: a draw from a Gaussian fitted to the paintings' bottlenecks.
@@ -160,7 +187,8 @@ def build_cache(workdir: str, teacher_path: str, predictor_path: str, content: l
   predictor = contract.StylePredictor(predictor_path, threads)
   rng = np.random.default_rng(seed)
   paintings = [_open_rgb(p) for p in styles]
-  variants = [v for painting in paintings for v in (painting, recolour(painting, rng))]
+  variants = [v for painting in paintings
+              for v in (painting, recolour(painting, rng), abstraction(painting, rng))]
   style_bank = np.stack([predictor.predict(crop) for variant in variants
                          for crop in style_crops(variant, rng, crops_per_style)])
   photos = [_open_rgb(p) for p in content]

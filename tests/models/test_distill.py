@@ -164,3 +164,24 @@ def test_recolour_turns_hues_and_keeps_the_picture():
   assert len({int(((hues(t) - hues(painting)) % 256)[30, 15]) for t in turned}) >= 4
   again = distill.recolour(painting, np.random.default_rng(3))
   assert np.array_equal(np.asarray(again), np.asarray(turned[3]))
+
+
+def test_abstraction_paints_new_shapes_in_the_paintings_palette():
+  # The same three-band painting: its abstraction must keep the painting's hues (and only those)
+  # while laying them out anew, differently for each seed and the same for the same seed.
+  bands = np.zeros((60, 90, 3), np.uint8)
+  bands[:, :30], bands[:, 30:60], bands[:, 60:] = (200, 40, 40), (40, 160, 60), (50, 60, 190)
+  painting = Image.fromarray(bands)
+  palette = np.asarray(painting.convert('HSV'))[0, [15, 45, 75], 0].astype(int)
+  made = [distill.abstraction(painting, np.random.default_rng(seed), size=128) for seed in range(4)]
+  for picture in made:
+    assert picture.size == (128, 128) and picture.mode == 'RGB'
+    hsv = np.asarray(picture.convert('HSV')).astype(int)
+    gap = np.abs((hsv[..., 0][..., None] - palette + 128) % 256 - 128)  # to each palette hue
+    assert np.all(gap.min(axis=-1) <= 12)
+    assert all(np.mean(gap[..., k] <= 12) > 0.02 for k in range(3))  # every colour is used
+    red_in_left_third = np.mean(np.argmax(np.asarray(picture)[:, :42], axis=-1) == 0)
+    assert red_in_left_third < 0.9  # shapes, not the painting's bands
+  assert len({np.asarray(p).tobytes() for p in made}) == 4
+  again = distill.abstraction(painting, np.random.default_rng(2), size=128)
+  assert np.array_equal(np.asarray(again), np.asarray(made[2]))
