@@ -119,7 +119,7 @@ def abstraction(painting: Image.Image, rng: np.random.Generator, size: int = 512
   """A geometric abstraction in `painting`'s palette over its brushwork: hard-edged shapes in
   flat colours, a kind of painting the twelve here lack. Held-out paintings then lie nearer the
   fitted Gaussian still (Mahalanobis distance ~22 -> ~17-20)."""
-  counts = painting.quantize(8).convert('RGB').getcolors(size * size) or [(1, (128, 128, 128))]
+  counts = painting.quantize(8).convert('RGB').getcolors(8)  # (count, colour) pairs
   colours = [colour for _, colour in sorted(counts, reverse=True)]
   pick = lambda: colours[int(rng.integers(len(colours)))]
   canvas = Image.new('RGB', (size, size), colours[0])
@@ -387,7 +387,7 @@ def restore_for_export(workdir: str, width: float):
   return model, latest
 
 
-def export(workdir: str, width: float, out_dir: str, data: dict | None = None) -> dict[str, str]:
+def export(workdir: str, width: float, out_dir: str) -> dict[str, str]:
   """Writes the student as int8 (`int8-storage`: int8 weights, float arithmetic) and fp16
   `.tflite` with the published tensor names."""
   from models import export as exporter  # pylint: disable=import-outside-toplevel
