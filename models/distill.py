@@ -12,7 +12,8 @@ weights, only the teacher's outputs for (content crop, bottleneck) pairs:
 The teacher's outputs are computed once and cached in `WORKDIR/cache/` (shards of uint8 pictures),
 so training costs only the student's steps. Training is seeded, logs to `WORKDIR/log.jsonl`,
 checkpoints every `--checkpoint-every` steps and resumes from the last checkpoint when run again
-with the same WORKDIR (a session's background processes end when it stops):
+with the same WORKDIR (a session's background processes end when it stops). With
+`--average-last N` the export is the mean of the weights over the schedule's last N steps:
 
     python -m models.distill --workdir runs/distill \\
         --teacher ../shared/models/magenta/magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite \\
@@ -256,9 +257,15 @@ def fast_ssim(a, b, window: int = 8, stride: int = 4):
 
 def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: float,
           learning_rate: float, checkpoint_every: int, holdout: dict | None = None,
-          log_every: int = 25, xla: bool = True, until: int | None = None) -> dict:
+          log_every: int = 25, xla: bool = True, until: int | None = None,
+          average_last: int = 0) -> dict:
   """Runs (or resumes) training to `steps` (the schedule's length), stopping early at `until`;
-  returns the last logged figures."""
+  returns the last logged figures.
+
+  With `average_last`, each checkpoint of the schedule's last `average_last` steps is also folded
+  into a running mean of the weights, kept in the checkpoint, which `export` then writes (weight
+  averaging, as SWA: at the schedule's low learning rate the weights still jitter from checkpoint
+  to checkpoint, ~0.1 dB of held-out PSNR here, and their mean is nearer the valley's floor)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from models import transfer_net  # pylint: disable=import-outside-toplevel
   tf.keras.utils.set_random_seed(seed)
@@ -271,12 +278,18 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
   step = tf.Variable(0, dtype=tf.int64)
   optimizer.build(model.trainable_variables)
   # Keras 3 layers are not tf.train trackables: the checkpoint names the variables explicitly.
-  checkpoint = tf.train.Checkpoint(model_weights=list(model.weights),
-                                   optimizer_variables=list(optimizer.variables), step=step)
+  core = {'model_weights': list(model.weights),
+          'optimizer_variables': list(optimizer.variables), 'step': step}
+  average = [tf.Variable(tf.zeros_like(w), trainable=False) for w in model.weights]
+  averaged = tf.Variable(0, dtype=tf.int64)  # how many checkpoints `average` holds
+  checkpoint = tf.train.Checkpoint(**core, average_weights=average, averaged=averaged)
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, 'checkpoints'), 3)
   if manager.latest_checkpoint:
     if _layout(manager.latest_checkpoint) == 'explicit':
-      checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+      # A checkpoint written before weight averaging existed has no average: restore the rest.
+      has_average = _holds_average(manager.latest_checkpoint)
+      (checkpoint if has_average else tf.train.Checkpoint(**core)).restore(
+          manager.latest_checkpoint).assert_existing_objects_matched()
     else:  # an early checkpoint: weights and step only, the optimizer starts afresh
       restore_weights(model, manager.latest_checkpoint)
       step.assign(tf.train.load_checkpoint(manager.latest_checkpoint).get_tensor(
@@ -325,6 +338,12 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
       LOG.info('%s', last)
       window, started = [], time.time()
     if k % checkpoint_every == 0 or k == stop:
+      # Only on the regular checkpoints (and the last), not where `until` cut a session short, so
+      # that a resumed run averages the same weights as an uninterrupted one.
+      if average_last and k > steps - average_last and (k % checkpoint_every == 0 or k == steps):
+        averaged.assign_add(1)
+        for mean, weight in zip(average, model.weights):
+          mean.assign_add((weight - mean) / tf.cast(averaged, mean.dtype))
       manager.save(checkpoint_number=k)
   return last
 
@@ -358,14 +377,25 @@ def _layout(path: str) -> str:
   return 'explicit' if 'model_weights/0/.ATTRIBUTES/VARIABLE_VALUE' in names else 'optimizer'
 
 
-def restore_weights(model, path: str) -> None:
-  """Loads a checkpoint's student weights into `model` (any batch size and form of `build`).
-
-  Checkpoints name them `model_weights/i`; the first ones written by this script held them only
-  as the optimizer's `_trainable_variables/i`. Both are in `model.weights` order."""
+def _holds_average(path: str) -> bool:
+  """Whether the checkpoint holds a mean of weights (`train`'s `average_last`)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   reader = tf.train.load_checkpoint(path)
-  key = ('model_weights/{}/.ATTRIBUTES/VARIABLE_VALUE' if _layout(path) == 'explicit' else
+  return (reader.has_tensor('averaged/.ATTRIBUTES/VARIABLE_VALUE')
+          and reader.get_tensor('averaged/.ATTRIBUTES/VARIABLE_VALUE') > 0)
+
+
+def restore_weights(model, path: str, averaged: bool = False) -> None:
+  """Loads a checkpoint's student weights (or, `averaged`, their running mean) into `model`
+  (any batch size and form of `build`).
+
+  Checkpoints name them `model_weights/i` (`average_weights/i`); the first ones written by this
+  script held them only as the optimizer's `_trainable_variables/i`. All are in `model.weights`
+  order."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  reader = tf.train.load_checkpoint(path)
+  key = ('average_weights/{}/.ATTRIBUTES/VARIABLE_VALUE' if averaged else
+         'model_weights/{}/.ATTRIBUTES/VARIABLE_VALUE' if _layout(path) == 'explicit' else
          'optimizer/_trainable_variables/{}/.ATTRIBUTES/VARIABLE_VALUE')
   for i, variable in enumerate(model.weights):
     value = reader.get_tensor(key.format(i))
@@ -376,14 +406,15 @@ def restore_weights(model, path: str) -> None:
 
 
 def restore_for_export(workdir: str, width: float):
-  """The latest checkpoint's weights in a batch-1, 384x384 model (what the converters need)."""
+  """The latest checkpoint's weights (their running mean when it holds one) in a batch-1,
+  384x384 model (what the converters need)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from models import transfer_net  # pylint: disable=import-outside-toplevel
   model = transfer_net.build(width=width, batch_size=1)
   latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
   if not latest:
     raise SystemExit(f'no checkpoint under {workdir}/checkpoints: train first')
-  restore_weights(model, latest)
+  restore_weights(model, latest, averaged=_holds_average(latest))
   return model, latest
 
 
@@ -431,6 +462,9 @@ def main(argv=None):
   parser.add_argument('--learning-rate', type=float, default=2e-3)
   parser.add_argument('--checkpoint-every', type=int, default=100)
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--average-last', type=int, default=0, metavar='N',
+                      help='export the mean of the weights at the checkpoints of the schedule\'s '
+                           'last N steps (weight averaging) instead of the last weights')
   parser.add_argument('--no-xla', action='store_true', help='train without XLA compilation')
   parser.add_argument('--export', metavar='OUT_DIR', help='export the latest checkpoint and stop')
   args = parser.parse_args(argv)
@@ -462,7 +496,7 @@ def main(argv=None):
                                      min(32, args.pairs), args.seed + 1, args.size))
   train(args.workdir, load_cache(shards), args.steps, args.batch, args.seed, args.width,
         args.learning_rate, args.checkpoint_every, holdout, xla=not args.no_xla,
-        until=args.until)
+        until=args.until, average_last=args.average_last)
 
 
 if __name__ == '__main__':

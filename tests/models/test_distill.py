@@ -26,13 +26,14 @@ def sources(tmp_path):
   return tmp_path
 
 
-def _train(sources, tiny_models, workdir, until=None):
+def _train(sources, tiny_models, workdir, until=None, extra=()):
   distill.main(['--workdir', str(workdir), '--teacher', f'{tiny_models}/tiny_transfer.tflite',
                 '--predictor', f'{tiny_models}/tiny_prediction.tflite',
                 '--content', str(sources / 'photos' / '*.png'),
                 '--styles', str(sources / 'paintings' / '*.png'),
                 '--pairs', '6', '--steps', '4', '--batch', '2', '--width', '0.125',
-                '--checkpoint-every', '2', '--no-xla'] + (['--until', str(until)] if until else []))
+                '--checkpoint-every', '2', '--no-xla'] + (['--until', str(until)] if until else [])
+               + list(extra))
 
 
 def _log(workdir):
@@ -88,6 +89,27 @@ def test_cache_train_resume_and_export(sources, tiny_models, tmp_path):
     fresh = interpreter.StyleTransfer(str(tmp_path / 'fresh.tflite')).stylize(content, bottleneck)
     np.testing.assert_allclose(picture, fresh, atol=1e-6)
     assert np.abs(picture - initial_out).mean() > 0.05  # not the untrained network
+
+
+def test_weight_averaging_exports_the_mean_of_the_last_checkpoints(sources, tiny_models,
+                                                                    tmp_path):
+  """`--average-last 2` with a checkpoint every step: the export holds the mean of the weights at
+  steps 3 and 4 (not step 2's, outside the window), also when a session ended inside the window."""
+  every_step = ['--checkpoint-every', '1', '--average-last', '2']
+  _train(sources, tiny_models, tmp_path / 'run', until=3, extra=every_step)
+  _train(sources, tiny_models, tmp_path / 'run', extra=every_step)
+  checkpoints = tmp_path / 'run' / 'checkpoints'
+  at = {}
+  for step in (2, 3, 4):
+    at[step] = transfer_net.build(width=0.125)
+    distill.restore_weights(at[step], str(checkpoints / f'ckpt-{step}'))
+  exported, _ = distill.restore_for_export(str(tmp_path / 'run'), 0.125)
+  for mean, w2, w3, w4 in zip(exported.weights, at[2].weights, at[3].weights, at[4].weights):
+    np.testing.assert_allclose(mean.numpy(), (w3.numpy() + w4.numpy()) / 2, atol=1e-6)
+  assert any(not np.allclose(w3.numpy(), w4.numpy()) for w3, w4 in zip(at[3].weights,
+                                                                      at[4].weights))
+  # Before the window the checkpoints hold no mean, and the export is the weights themselves.
+  assert not distill._holds_average(str(checkpoints / 'ckpt-2'))  # pylint: disable=protected-access
 
 
 def test_same_seed_same_cache(sources, tiny_models, tmp_path):
