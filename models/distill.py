@@ -473,6 +473,9 @@ def main(argv=None):
   if args.export:
     export(args.workdir, args.width, args.export)
     return
+  if not 0 <= args.average_last <= args.steps:
+    parser.error(f'--average-last must be between 0 and --steps ({args.steps}), '
+                 f'not {args.average_last}')
   if not (args.teacher and args.predictor and args.content and args.styles):
     parser.error('training needs --teacher, --predictor, --content and --styles')
   real = lambda paths: [os.path.realpath(p) for p in paths]

@@ -18,5 +18,6 @@ cd "$ROOT"
   --holdout-content "$C/golden_gate_sq.jpg" \
   --holdout-styles "$S/picabia_edtaonisl.jpg" --holdout-styles "$S/van_gogh_night_cafe.jpg" \
   --holdout-styles "$S/wpa_poster_zion.png" \
-  --pairs 4096 --steps 22800 --batch 4 --learning-rate 2e-3 --checkpoint-every 100 --average-last 1000 --seed 0 "$@"
+  --pairs 4096 --steps 22800 --batch 4 --learning-rate 2e-3 --checkpoint-every 100 \
+  --average-last 1000 --seed 0 "$@"
 .venv/bin/python -m models.distill --workdir training/house --export models/data/house

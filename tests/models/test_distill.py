@@ -100,16 +100,25 @@ def test_weight_averaging_exports_the_mean_of_the_last_checkpoints(sources, tiny
   _train(sources, tiny_models, tmp_path / 'run', extra=every_step)
   checkpoints = tmp_path / 'run' / 'checkpoints'
   at = {}
-  for step in (2, 3, 4):
+  for step in (3, 4):
     at[step] = transfer_net.build(width=0.125)
     distill.restore_weights(at[step], str(checkpoints / f'ckpt-{step}'))
   exported, _ = distill.restore_for_export(str(tmp_path / 'run'), 0.125)
-  for mean, w2, w3, w4 in zip(exported.weights, at[2].weights, at[3].weights, at[4].weights):
+  for mean, w3, w4 in zip(exported.weights, at[3].weights, at[4].weights):
     np.testing.assert_allclose(mean.numpy(), (w3.numpy() + w4.numpy()) / 2, atol=1e-6)
   assert any(not np.allclose(w3.numpy(), w4.numpy()) for w3, w4 in zip(at[3].weights,
                                                                       at[4].weights))
-  # Before the window the checkpoints hold no mean, and the export is the weights themselves.
+  # Before the window a checkpoint holds no mean.
   assert not distill._holds_average(str(checkpoints / 'ckpt-2'))  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize('window', ['-1', '5'])
+def test_an_averaging_window_outside_the_schedule_is_a_clear_error(sources, tiny_models, tmp_path,
+                                                                   capsys, window):
+  with pytest.raises(SystemExit):
+    _train(sources, tiny_models, tmp_path / 'run', extra=['--average-last', window])
+  assert '--average-last must be between 0 and --steps (4)' in capsys.readouterr().err
+  assert not (tmp_path / 'run' / 'cache').exists()  # refused before any work
 
 
 def test_same_seed_same_cache(sources, tiny_models, tmp_path):
