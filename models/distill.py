@@ -13,7 +13,9 @@ The teacher's outputs are computed once and cached in `WORKDIR/cache/` (shards o
 so training costs only the student's steps. Training is seeded, logs to `WORKDIR/log.jsonl`,
 checkpoints every `--checkpoint-every` steps and resumes from the last checkpoint when run again
 with the same WORKDIR (a session's background processes end when it stops). With
-`--average-last N` the export is the mean of the weights over the schedule's last N steps:
+`--average-last N` the export is the mean of the weights over the schedule's last N steps. A
+`--width` larger than the last checkpoint's widens its network without changing what it computes
+(`models/widen.py`) and trains on from its step; give the same `--width` to `--export`:
 
     python -m models.distill --workdir runs/distill \\
         --teacher ../shared/models/magenta/magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite \\
@@ -267,7 +269,7 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
   averaging, as SWA: at the schedule's low learning rate the weights still jitter from checkpoint
   to checkpoint, ~0.1 dB of held-out PSNR here, and their mean is nearer the valley's floor)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from models import transfer_net  # pylint: disable=import-outside-toplevel
+  from models import transfer_net, widen  # pylint: disable=import-outside-toplevel
   tf.keras.utils.set_random_seed(seed)
   size = data['content'].shape[1]
   model = transfer_net.build(width=width, batch_size=None, size=size, for_export=False)
@@ -285,7 +287,15 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
   checkpoint = tf.train.Checkpoint(**core, average_weights=average, averaged=averaged)
   manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, 'checkpoints'), 3)
   if manager.latest_checkpoint:
-    if _layout(manager.latest_checkpoint) == 'explicit':
+    narrower, at = _narrower_network(manager.latest_checkpoint, width)
+    if narrower is not None:
+      # A larger --width than the checkpoint's: go on from its weights (their mean when it holds
+      # one) in the wider network, computing the same; the optimizer starts afresh.
+      widen.widen(narrower, model, np.random.default_rng([seed, at]))
+      step.assign(at)
+      LOG.info('widened the width-%s network of %s to width %s',
+               transfer_net.network(narrower).width, manager.latest_checkpoint, width)
+    elif _layout(manager.latest_checkpoint) == 'explicit':
       # A checkpoint written before weight averaging existed has no average: restore the rest.
       has_average = _holds_average(manager.latest_checkpoint)
       (checkpoint if has_average else tf.train.Checkpoint(**core)).restore(
@@ -405,6 +415,24 @@ def restore_weights(model, path: str, averaged: bool = False) -> None:
     variable.assign(value)
 
 
+def _narrower_network(path: str, width: float):
+  """(the checkpoint's network with its weights, its step) when it is narrower than `width` (its
+  trunk has fewer channels); else (None, None)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from models import transfer_net  # pylint: disable=import-outside-toplevel
+  reader = tf.train.load_checkpoint(path)
+  # Weight 4 is contract_conv3's kernel, whose outputs are the trunk's channels.
+  key = ('model_weights/4/.ATTRIBUTES/VARIABLE_VALUE' if _layout(path) == 'explicit' else
+         'optimizer/_trainable_variables/4/.ATTRIBUTES/VARIABLE_VALUE')
+  trunk = reader.get_tensor(key).shape[-1]
+  if trunk >= transfer_net.channels(width)[2]:
+    return None, None
+  model = transfer_net.build(width=trunk / transfer_net.channels(1.0)[2], batch_size=None,
+                             for_export=False)
+  restore_weights(model, path, averaged=_holds_average(path))
+  return model, int(reader.get_tensor('step/.ATTRIBUTES/VARIABLE_VALUE'))
+
+
 def restore_for_export(workdir: str, width: float):
   """The latest checkpoint's weights (their running mean when it holds one) in a batch-1,
   384x384 model (what the converters need)."""
@@ -458,7 +486,9 @@ def main(argv=None):
                       help='length of the run (and of its learning-rate schedule)')
   parser.add_argument('--until', type=int, help='stop after this step (resume later)')
   parser.add_argument('--batch', type=int, default=8)
-  parser.add_argument('--width', type=float, default=0.25)
+  parser.add_argument('--width', type=float, default=0.25,
+                      help='channel multiplier (0.25: the published network\'s 8, 16, 32 '
+                           'channels); larger than the checkpoint\'s, it widens that network')
   parser.add_argument('--learning-rate', type=float, default=2e-3)
   parser.add_argument('--checkpoint-every', type=int, default=100)
   parser.add_argument('--seed', type=int, default=0)

@@ -216,3 +216,30 @@ def test_abstraction_paints_new_shapes_in_the_paintings_palette():
   assert len({np.asarray(p).tobytes() for p in made}) == 4
   again = distill.abstraction(painting, np.random.default_rng(2), size=128)
   assert np.array_equal(np.asarray(again), np.asarray(made[2]))
+
+
+def test_a_larger_width_goes_on_from_the_narrower_checkpoint(sources, tiny_models, tmp_path):
+  """`--width` above the checkpoint's widens its network (models/widen.py) and trains on from
+  its step; the wider checkpoints then resume and export at the new width."""
+  workdir, wider = tmp_path / 'run', ['--width', '0.25']
+  _train(sources, tiny_models, workdir, until=2)  # width 0.125
+  narrow = transfer_net.build(width=0.125)
+  distill.restore_weights(narrow, str(workdir / 'checkpoints' / 'ckpt-2'))
+  _train(sources, tiny_models, workdir, until=3, extra=wider + ['--checkpoint-every', '1'])
+  after_one_step = transfer_net.build(width=0.25)
+  distill.restore_weights(after_one_step, str(workdir / 'checkpoints' / 'ckpt-3'))
+  # The first 9x9 kernel's old output channels moved by one small step, not back to a random start.
+  old = narrow.weights[0].numpy()
+  new = after_one_step.weights[0].numpy()[..., :old.shape[-1]]
+  assert np.abs(new - old).max() < 0.01 < np.abs(
+      transfer_net.build(width=0.25).weights[0].numpy()[..., :old.shape[-1]] - old).max()
+  with pytest.raises(ValueError, match='another --width'):
+    distill.restore_weights(transfer_net.build(width=0.125), str(workdir / 'checkpoints' / 'ckpt-3'))
+
+  _train(sources, tiny_models, workdir, extra=wider)  # resumes the wide checkpoint
+  assert [row['step'] for row in _log(workdir)] == [2, 3, 4]
+  out = tmp_path / 'exported'
+  distill.main(['--workdir', str(workdir), '--width', '0.25', '--export', str(out)])
+  model = interpreter.StyleTransfer(str(out / 'house_int8_transfer.tflite'))  # the contract
+  assert model.stylize(np.full((384, 384, 3), 0.5, np.float32), np.zeros(100, np.float32)).shape \
+      == (384, 384, 3)
