@@ -13,9 +13,11 @@ The teacher's outputs are computed once and cached in `WORKDIR/cache/` (shards o
 so training costs only the student's steps. Training is seeded, logs to `WORKDIR/log.jsonl`,
 checkpoints every `--checkpoint-every` steps and resumes from the last checkpoint when run again
 with the same WORKDIR (a session's background processes end when it stops). With
-`--average-last N` the export is the mean of the weights over the schedule's last N steps. A
-`--width` larger than the last checkpoint's widens its network without changing what it computes
-(`models/widen.py`) and trains on from its step; give the same `--width` to `--export`:
+`--average-last N` the export is the mean of the weights over the schedule's last N steps; a
+larger `--steps` lengthens a run (a warm restart: the cosine rate rises a little) and its mean
+starts afresh in the new window. A `--width` larger than the last checkpoint's widens its
+network without changing what it computes (`models/widen.py`) and trains on from its step; give
+the same `--width` to `--export`:
 
     python -m models.distill --workdir runs/distill \\
         --teacher ../shared/models/magenta/magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite \\
@@ -304,6 +306,14 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
       restore_weights(model, manager.latest_checkpoint)
       step.assign(tf.train.load_checkpoint(manager.latest_checkpoint).get_tensor(
           'step/.ATTRIBUTES/VARIABLE_VALUE'))
+    if int(averaged) != _checkpoints_averaged(int(step), steps, average_last, checkpoint_every):
+      # The mean held is of another schedule's window (the run was lengthened, or averaging was
+      # switched off or on): start it afresh, so that the export is this schedule's mean.
+      averaged.assign(0)
+      for mean in average:
+        mean.assign(tf.zeros_like(mean))
+      LOG.info('the weight mean of %s is not this schedule\'s: starting it afresh',
+               manager.latest_checkpoint)
     # The learning-rate schedule counts the optimizer's iterations: keep them at the step.
     optimizer.iterations.assign(int(step))
     _truncate_log(os.path.join(workdir, 'log.jsonl'), int(step))
@@ -350,12 +360,23 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
     if k % checkpoint_every == 0 or k == stop:
       # Only on the regular checkpoints (and the last), not where `until` cut a session short, so
       # that a resumed run averages the same weights as an uninterrupted one.
-      if average_last and k > steps - average_last and (k % checkpoint_every == 0 or k == steps):
+      if _averages_at(k, steps, average_last, checkpoint_every):
         averaged.assign_add(1)
         for mean, weight in zip(average, model.weights):
           mean.assign_add((weight - mean) / tf.cast(averaged, mean.dtype))
       manager.save(checkpoint_number=k)
   return last
+
+
+def _averages_at(k: int, steps: int, average_last: int, checkpoint_every: int) -> bool:
+  """Whether the checkpoint at step `k` is folded into the schedule's weight mean."""
+  return bool(average_last) and k > steps - average_last and (k % checkpoint_every == 0
+                                                              or k == steps)
+
+
+def _checkpoints_averaged(step: int, steps: int, average_last: int, checkpoint_every: int) -> int:
+  """How many checkpoints a run of this schedule has folded into its mean by `step`."""
+  return sum(_averages_at(k, steps, average_last, checkpoint_every) for k in range(1, step + 1))
 
 
 def evaluate(model, pairs: dict) -> float:

@@ -112,6 +112,24 @@ def test_weight_averaging_exports_the_mean_of_the_last_checkpoints(sources, tiny
   assert not distill._holds_average(str(checkpoints / 'ckpt-2'))  # pylint: disable=protected-access
 
 
+def test_a_lengthened_schedule_averages_only_its_own_window(sources, tiny_models, tmp_path):
+  """A run finished at step 4 (mean of steps 3 and 4), then lengthened to 6 steps: the export is
+  the mean of steps 5 and 6, the new schedule's window, with nothing of the old mean in it."""
+  every_step = ['--checkpoint-every', '1', '--average-last', '2']
+  _train(sources, tiny_models, tmp_path / 'run', extra=every_step)
+  _train(sources, tiny_models, tmp_path / 'run', extra=every_step + ['--steps', '6'])
+  checkpoints = tmp_path / 'run' / 'checkpoints'
+  at = {}
+  for step in (4, 5, 6):
+    at[step] = transfer_net.build(width=0.125)
+    distill.restore_weights(at[step], str(checkpoints / f'ckpt-{step}'))
+  exported, _ = distill.restore_for_export(str(tmp_path / 'run'), 0.125)
+  for mean, w5, w6 in zip(exported.weights, at[5].weights, at[6].weights):
+    np.testing.assert_allclose(mean.numpy(), (w5.numpy() + w6.numpy()) / 2, atol=1e-6)
+  assert any(not np.allclose(w4.numpy(), w6.numpy()) for w4, w6 in zip(at[4].weights,
+                                                                      at[6].weights))
+
+
 @pytest.mark.parametrize('window', ['-1', '5'])
 def test_an_averaging_window_outside_the_schedule_is_a_clear_error(sources, tiny_models, tmp_path,
                                                                    capsys, window):
