@@ -262,14 +262,17 @@ def fast_ssim(a, b, window: int = 8, stride: int = 4):
 def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: float,
           learning_rate: float, checkpoint_every: int, holdout: dict | None = None,
           log_every: int = 25, xla: bool = True, until: int | None = None,
-          average_last: int = 0) -> dict:
+          average_last: int = 0, psnr_weight: float = 0.0) -> dict:
   """Runs (or resumes) training to `steps` (the schedule's length), stopping early at `until`;
   returns the last logged figures.
 
   With `average_last`, each checkpoint of the schedule's last `average_last` steps is also folded
   into a running mean of the weights, kept in the checkpoint, which `export` then writes (weight
   averaging, as SWA: at the schedule's low learning rate the weights still jitter from checkpoint
-  to checkpoint, ~0.1 dB of held-out PSNR here, and their mean is nearer the valley's floor)."""
+  to checkpoint, ~0.1 dB of held-out PSNR here, and their mean is nearer the valley's floor).
+
+  The loss is L1 + (1 - SSIM) / 2, plus `psnr_weight` x the batch's mean log10 MSE per picture
+  (-PSNR / 10): the benchmark's mean PSNR is a mean of logs, which L1 does not pull on directly."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from models import transfer_net, widen  # pylint: disable=import-outside-toplevel
   tf.keras.utils.set_random_seed(seed)
@@ -325,10 +328,12 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
     with tf.GradientTape() as tape:
       out = model([content, bottleneck], training=True)
       l1, ssim = tf.reduce_mean(tf.abs(out - target)), fast_ssim(out, target)
-      loss = l1 + 0.5 * (1.0 - ssim)
+      log_mse = tf.reduce_mean(tf.math.log(tf.reduce_mean(tf.square(out - target), [1, 2, 3])
+                                           + 1e-10)) / np.log(10.0)
+      loss = l1 + 0.5 * (1.0 - ssim) + psnr_weight * log_mse
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
-    return loss, l1, ssim
+    return loss, l1, ssim, -10.0 * log_mse
 
   def batch_at(k):
     # Each step's batch depends only on (seed, step): a resumed run sees the same data order.
@@ -341,18 +346,19 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
   last, started, window = {}, time.time(), []
   stop = min(steps, until or steps)
   while int(step) < stop:
-    loss, l1, ssim = train_step(*batch_at(int(step)))
+    loss, l1, ssim, psnr = train_step(*batch_at(int(step)))
     step.assign_add(1)
-    window.append((float(loss), float(l1), float(ssim)))
+    window.append(tuple(float(v) for v in (loss, l1, ssim, psnr)))
     k = int(step)
     if k % log_every == 0 or k == stop:
-      loss_m, l1_m, ssim_m = np.mean(window, axis=0)
+      loss_m, l1_m, ssim_m, psnr_m = np.mean(window, axis=0)
       last = {'step': k, 'loss': round(float(loss_m), 5), 'l1': round(float(l1_m), 5),
-              'train_ssim': round(float(ssim_m), 4),
+              'train_ssim': round(float(ssim_m), 4), 'train_psnr': round(float(psnr_m), 2),
               'seconds_per_step': round((time.time() - started) / len(window), 3),
               'time': time.strftime('%Y-%m-%dT%H:%M:%S')}
       if holdout is not None and (k % (log_every * 8) == 0 or k == stop):
-        last['holdout_ssim'] = round(evaluate(model, holdout), 4)
+        ssim_h, psnr_h = evaluate(model, holdout)
+        last.update(holdout_ssim=round(ssim_h, 4), holdout_psnr=round(psnr_h, 2))
       with open(log_path, 'a', encoding='utf-8') as f:
         f.write(json.dumps(last) + '\n')
       LOG.info('%s', last)
@@ -379,17 +385,19 @@ def _checkpoints_averaged(step: int, steps: int, average_last: int, checkpoint_e
   return sum(_averages_at(k, steps, average_last, checkpoint_every) for k in range(1, step + 1))
 
 
-def evaluate(model, pairs: dict) -> float:
-  """Mean SSIM of the model's outputs against the teacher's on `pairs`."""
+def evaluate(model, pairs: dict) -> tuple[float, float]:
+  """Mean SSIM and PSNR (dB) of the model's outputs against the teacher's on `pairs`."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  scores = []
+  scores, psnrs = [], []
   for i in range(0, len(pairs['content']), 4):
     content = tf.constant(pairs['content'][i:i + 4], tf.float32) / 255.0
     bottleneck = tf.constant(pairs['bottleneck'][i:i + 4].reshape(-1, 1, 1,
                                                                   contract.BOTTLENECK_SIZE))
     target = tf.constant(pairs['target'][i:i + 4], tf.float32) / 255.0
-    scores += list(tf.image.ssim(model([content, bottleneck]), target, 1.0).numpy())
-  return float(np.mean(scores))
+    out = model([content, bottleneck])
+    scores += list(tf.image.ssim(out, target, 1.0).numpy())
+    psnrs += list(tf.image.psnr(out, target, 1.0).numpy())
+  return float(np.mean(scores)), float(np.mean(psnrs))
 
 
 def _truncate_log(path: str, step: int) -> None:
@@ -516,6 +524,8 @@ def main(argv=None):
   parser.add_argument('--average-last', type=int, default=0, metavar='N',
                       help='export the mean of the weights at the checkpoints of the schedule\'s '
                            'last N steps (weight averaging) instead of the last weights')
+  parser.add_argument('--psnr-weight', type=float, default=0.0, metavar='W',
+                      help='add W x mean log10 MSE per picture (-PSNR/10) to the loss')
   parser.add_argument('--no-xla', action='store_true', help='train without XLA compilation')
   parser.add_argument('--export', metavar='OUT_DIR', help='export the latest checkpoint and stop')
   args = parser.parse_args(argv)
@@ -550,7 +560,7 @@ def main(argv=None):
                                      min(32, args.pairs), args.seed + 1, args.size))
   train(args.workdir, load_cache(shards), args.steps, args.batch, args.seed, args.width,
         args.learning_rate, args.checkpoint_every, holdout, xla=not args.no_xla,
-        until=args.until, average_last=args.average_last)
+        until=args.until, average_last=args.average_last, psnr_weight=args.psnr_weight)
 
 
 if __name__ == '__main__':

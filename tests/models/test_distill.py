@@ -130,6 +130,20 @@ def test_a_lengthened_schedule_averages_only_its_own_window(sources, tiny_models
                                                                       at[6].weights))
 
 
+def test_the_psnr_weight_adds_mean_log_mse_to_the_loss(sources, tiny_models, tmp_path):
+  """Each logged loss is L1 + (1 - SSIM) / 2 - W x PSNR / 10 (means over the logged steps are
+  linear in them); the log gives the held-out PSNR beside the held-out SSIM."""
+  _train(sources, tiny_models, tmp_path / 'run',
+         extra=['--psnr-weight', '0.5', '--holdout-content', str(sources / 'photos' / 'p2.png'),
+                '--holdout-styles', str(sources / 'paintings' / 's2.png')])
+  log = _log(tmp_path / 'run')
+  for row in log:
+    assert 5 < row['train_psnr'] < 60
+    expected = row['l1'] + 0.5 * (1 - row['train_ssim']) - 0.5 * row['train_psnr'] / 10
+    assert row['loss'] == pytest.approx(expected, abs=1e-3)
+  assert 5 < log[-1]['holdout_psnr'] < 60 and 0 < log[-1]['holdout_ssim'] <= 1
+
+
 @pytest.mark.parametrize('window', ['-1', '5'])
 def test_an_averaging_window_outside_the_schedule_is_a_clear_error(sources, tiny_models, tmp_path,
                                                                    capsys, window):
