@@ -18,6 +18,6 @@ cd "$ROOT"
   --holdout-content "$C/golden_gate_sq.jpg" \
   --holdout-styles "$S/picabia_edtaonisl.jpg" --holdout-styles "$S/van_gogh_night_cafe.jpg" \
   --holdout-styles "$S/wpa_poster_zion.png" \
-  --pairs 4096 --steps 26000 --batch 4 --width 0.3 --learning-rate 2e-3 --checkpoint-every 100 \
+  --pairs 4096 --steps 28600 --batch 4 --width 0.3 --learning-rate 2e-3 --checkpoint-every 100 \
   --average-last 1000 --seed 0 "$@"
 .venv/bin/python -m models.distill --workdir training/house --width 0.3 --export models/data/house
