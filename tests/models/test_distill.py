@@ -98,18 +98,23 @@ def test_weight_averaging_exports_the_mean_of_the_last_checkpoints(sources, tiny
   every_step = ['--checkpoint-every', '1', '--average-last', '2']
   _train(sources, tiny_models, tmp_path / 'run', until=3, extra=every_step)
   _train(sources, tiny_models, tmp_path / 'run', extra=every_step)
-  checkpoints = tmp_path / 'run' / 'checkpoints'
-  at = {}
-  for step in (3, 4):
-    at[step] = transfer_net.build(width=0.125)
-    distill.restore_weights(at[step], str(checkpoints / f'ckpt-{step}'))
-  exported, _ = distill.restore_for_export(str(tmp_path / 'run'), 0.125)
-  for mean, w3, w4 in zip(exported.weights, at[3].weights, at[4].weights):
-    np.testing.assert_allclose(mean.numpy(), (w3.numpy() + w4.numpy()) / 2, atol=1e-6)
-  assert any(not np.allclose(w3.numpy(), w4.numpy()) for w3, w4 in zip(at[3].weights,
-                                                                      at[4].weights))
+  _assert_exports_the_mean_of(tmp_path / 'run', 3, 4)
   # Before the window a checkpoint holds no mean.
-  assert not distill._holds_average(str(checkpoints / 'ckpt-2'))  # pylint: disable=protected-access
+  assert not distill._holds_average(  # pylint: disable=protected-access
+      str(tmp_path / 'run' / 'checkpoints' / 'ckpt-2'))
+
+
+def _assert_exports_the_mean_of(workdir, first, last):
+  """The export of `workdir` holds the mean of the (differing) weights at steps first..last."""
+  at = []
+  for step in range(first, last + 1):
+    at.append(transfer_net.build(width=0.125))
+    distill.restore_weights(at[-1], str(workdir / 'checkpoints' / f'ckpt-{step}'))
+  exported, _ = distill.restore_for_export(str(workdir), 0.125)
+  for k, mean in enumerate(exported.weights):
+    np.testing.assert_allclose(mean.numpy(), np.mean([m.weights[k].numpy() for m in at], axis=0),
+                               atol=1e-6)
+  assert any(not np.allclose(a.numpy(), b.numpy()) for a, b in zip(at[0].weights, at[-1].weights))
 
 
 def test_a_lengthened_schedule_averages_only_its_own_window(sources, tiny_models, tmp_path):
@@ -118,16 +123,7 @@ def test_a_lengthened_schedule_averages_only_its_own_window(sources, tiny_models
   every_step = ['--checkpoint-every', '1', '--average-last', '2']
   _train(sources, tiny_models, tmp_path / 'run', extra=every_step)
   _train(sources, tiny_models, tmp_path / 'run', extra=every_step + ['--steps', '6'])
-  checkpoints = tmp_path / 'run' / 'checkpoints'
-  at = {}
-  for step in (4, 5, 6):
-    at[step] = transfer_net.build(width=0.125)
-    distill.restore_weights(at[step], str(checkpoints / f'ckpt-{step}'))
-  exported, _ = distill.restore_for_export(str(tmp_path / 'run'), 0.125)
-  for mean, w5, w6 in zip(exported.weights, at[5].weights, at[6].weights):
-    np.testing.assert_allclose(mean.numpy(), (w5.numpy() + w6.numpy()) / 2, atol=1e-6)
-  assert any(not np.allclose(w4.numpy(), w6.numpy()) for w4, w6 in zip(at[4].weights,
-                                                                      at[6].weights))
+  _assert_exports_the_mean_of(tmp_path / 'run', 5, 6)
 
 
 def test_the_psnr_weight_adds_mean_log_mse_to_the_loss(sources, tiny_models, tmp_path):
