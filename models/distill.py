@@ -537,6 +537,9 @@ def main(argv=None):
   if not 0 <= args.average_last <= args.steps:
     parser.error(f'--average-last must be between 0 and --steps ({args.steps}), '
                  f'not {args.average_last}')
+  if args.psnr_weight < 0:
+    parser.error(f'--psnr-weight must be 0 or more (a negative one rewards error), not '
+                 f'{args.psnr_weight}')
   if not (args.teacher and args.predictor and args.content and args.styles):
     parser.error('training needs --teacher, --predictor, --content and --styles')
   real = lambda paths: [os.path.realpath(p) for p in paths]

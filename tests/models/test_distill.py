@@ -149,6 +149,13 @@ def test_an_averaging_window_outside_the_schedule_is_a_clear_error(sources, tiny
   assert not (tmp_path / 'run' / 'cache').exists()  # refused before any work
 
 
+def test_a_negative_psnr_weight_is_a_clear_error(sources, tiny_models, tmp_path, capsys):
+  with pytest.raises(SystemExit):
+    _train(sources, tiny_models, tmp_path / 'run', extra=['--psnr-weight', '-0.1'])
+  assert '--psnr-weight must be 0 or more' in capsys.readouterr().err
+  assert not (tmp_path / 'run' / 'cache').exists()  # refused before any work
+
+
 def test_same_seed_same_cache(sources, tiny_models, tmp_path):
   for run in ('a', 'b'):
     distill.build_cache(str(tmp_path / run), f'{tiny_models}/tiny_transfer.tflite',
