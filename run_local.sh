@@ -13,10 +13,12 @@ if [ ! -x "$PYTHON" ]; then
   echo "Setting up .venv (first run only; needs PyPI)..."
   python3 -m venv "$ROOT/.venv"
 fi
-# Install (again) only when the venv is new or setup.py changed, so later runs work offline.
-if [ ! -f "$ROOT/.venv/.installed" ] || [ "$ROOT/setup.py" -nt "$ROOT/.venv/.installed" ]; then
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check -e "$ROOT[demo]"
-  touch "$ROOT/.venv/.installed"
+# Install (again) only when the venv is new or setup.py or the pinned versions changed, so later
+# runs work offline. constraints.txt pins the versions the tests run against.
+stamp="$ROOT/.venv/.installed"
+if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ] || [ "$ROOT/constraints.txt" -nt "$stamp" ]; then
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$ROOT[demo]"
+  touch "$stamp"
 fi
 
 args=("$@")

@@ -1,8 +1,11 @@
 """Packaging for the batch stylization job.
 
-Workers need only the runtime requirements (no TensorFlow): Beam, the LiteRT interpreter, numpy,
-Pillow and the GCS client. TensorFlow builds, trains and converts models and is a test/dev extra;
+The distribution holds the runtime packages only (`pipeline`, `transforms`, `models`): it is what
+Dataflow workers install, with the runtime requirements (no TensorFlow). `model_building`, which
+builds, trains and converts models with TensorFlow, stays in the source checkout and runs from
+there with the `building` extra installed (`pip install -e '.[building]'`); it is never shipped.
 scikit-image only supplies the demo's sample photos (`demo` extra, installed by run_local.sh).
+Minimum versions live here; `constraints.txt` pins the versions the tests run against.
 """
 import setuptools
 
@@ -14,13 +17,17 @@ RUNTIME = [
     'google-cloud-storage>=2.16',
     'fasteners>=0.15',
 ]
-TEST = [
+BUILDING = [
     'tensorflow-cpu>=2.16',
+    'scikit-image>=0.22',  # training photos for model_building.distill
+]
+TEST = BUILDING + [
     'gcp-storage-emulator>=2024.8.3',
     'pytest>=8.0',
     'build>=1.0',  # the sdist test, as Dataflow's staging builds it
     'setuptools>=68',
-    'scikit-image>=0.22',  # sample photos: the demo's, and training photos for models.distill
+    'hypothesis>=6.100',
+    'ruff>=0.6',
 ]
 DEMO = ['scikit-image>=0.22']
 
@@ -32,6 +39,6 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['pipeline', 'transforms', 'models']),
     package_data={'models': ['data/*.json', 'data/house/*.tflite']},
     install_requires=RUNTIME,
-    extras_require={'test': TEST, 'demo': DEMO},
+    extras_require={'building': BUILDING, 'test': TEST, 'demo': DEMO},
     entry_points={'console_scripts': ['batch-stylize=pipeline.run:main']},
 )

@@ -25,7 +25,7 @@ CALLS = 30
 _CHILD = f'''
 import json, sys, time
 import numpy as np
-from models.interpreter import StyleTransfer
+from models.contract import StyleTransfer
 transfer = StyleTransfer(sys.argv[1], int(sys.argv[2]))
 x = np.random.default_rng(0).random((384, 384, 3), dtype=np.float32)
 b = np.ones(100, np.float32)

@@ -33,8 +33,9 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   if not MAGENTA.is_dir():
     sys.exit(f'{SHARED} is absent: this benchmark needs the published models and photos')
-  from models import imaging, optimize, registry  # pylint: disable=import-outside-toplevel
-  from models.interpreter import StylePredictor  # pylint: disable=import-outside-toplevel
+  from model_building import optimize
+  from models import imaging, registry  # pylint: disable=import-outside-toplevel
+  from models.contract import StylePredictor  # pylint: disable=import-outside-toplevel
   fp16 = str(MAGENTA / registry.REGISTRY['magenta-fp16'].transfer.name)
   int8 = str(MAGENTA / registry.REGISTRY['magenta-int8'].transfer.name)
   predictor = StylePredictor(str(MAGENTA / registry.REGISTRY['magenta-int8'].prediction.name))

@@ -25,7 +25,7 @@ from PIL import Image
 
 from benchmarks.metrics import psnr, seam_ratio, ssim
 from models import imaging, tiling
-from models.interpreter import StylePredictor, StyleTransfer, open_transfer
+from models.contract import StylePredictor, StyleTransfer, open_transfer
 from models.registry import REGISTRY
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -1,11 +1,11 @@
-"""Picture-quality measures for the benchmarks: SSIM and PSNR (from `models.quality`) and a
+"""Picture-quality measures for the benchmarks: SSIM and PSNR (from `model_building.quality`) and a
 tile-seam ratio.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from models.quality import psnr, ssim  # pylint: disable=unused-import
+from model_building.quality import psnr, ssim  # pylint: disable=unused-import
 
 
 def seam_ratio(picture: np.ndarray, rows: list[int], columns: list[int], tile: int = 384) -> float:

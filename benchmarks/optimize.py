@@ -1,6 +1,6 @@
-"""Speed and fidelity of `models.optimize`'s exports against the published transfer models.
+"""Speed and fidelity of `model_building.optimize`'s exports against the published transfer models.
 
-Runs `models.optimize` on the published fp16 transfer file (../shared), calibrating on 8 of the
+Runs `model_building.optimize` on the published fp16 transfer file (../shared), calibrating on 8 of the
 photos in ../shared/images/content and scoring on the other 5 (never calibrated on), in both the
 job's frames ("fit" and "square"), with every third built-in style's bottleneck (those styles are
 left out of calibration too). The published int8 file is timed and scored alongside, in the same
@@ -36,7 +36,7 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   if not SOURCE.exists():
     sys.exit(f'{SHARED} is absent: this benchmark needs the published models and photos')
-  from models import optimize  # pylint: disable=import-outside-toplevel
+  from model_building import optimize  # pylint: disable=import-outside-toplevel
   photos = sorted((SHARED / 'images' / 'content').iterdir())
   calibration = [str(p) for p in photos if p.name not in EVAL_PHOTOS]
   evaluation = [str(SHARED / 'images' / 'content' / n) for n in EVAL_PHOTOS]
@@ -52,7 +52,7 @@ def main(argv=None) -> None:
         'path']
   result = {
       'what': 'per-image latency (median, 1 thread, interleaved rounds) and fidelity (mean SSIM '
-              'and PSNR against the published fp16 output) of models.optimize exports',
+              'and PSNR against the published fp16 output) of model_building.optimize exports',
       **provenance('.venv/bin/python -m benchmarks.optimize --rounds %d' % args.rounds, started),
       'evaluation': {**report['evaluation'],
                      'pictures': [os.path.basename(p) for p in report['evaluation']['pictures']],

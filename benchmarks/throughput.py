@@ -158,7 +158,7 @@ class Steps:
 
 
 def _bottlenecks(inputs: Inputs, steps: Steps) -> list:
-  from models.interpreter import StylePredictor
+  from models.contract import StylePredictor
   predictor = StylePredictor(str(inputs.prediction), num_threads=1)
   return [predictor.predict(steps.imaging.style_input(steps.decode(p.read_bytes(), None).image))
           for p in inputs.styles]
@@ -170,7 +170,7 @@ class RawLoop:
   """One StyleTransfer (num_threads=1) and every pair's inputs, prepared before any timing."""
 
   def __init__(self, inputs: Inputs):
-    from models.interpreter import StyleTransfer
+    from models.contract import StyleTransfer
     steps = Steps()
     self.pairs = inputs.pairs
     self.bottlenecks = _bottlenecks(inputs, steps)
@@ -323,8 +323,8 @@ def _ms(function, *args, repeats: int = 1):
 def breakdown(inputs: Inputs, repeats: int) -> dict:
   from PIL import Image
   import numpy as np
-  from models.interpreter import CONTENT_SIZE, StyleTransfer
-  from transforms.io import read_bytes
+  from models.contract import CONTENT_SIZE, StyleTransfer
+  from transforms.storage import read_bytes
   steps = Steps()
   bottlenecks = _bottlenecks(inputs, steps)
   transfer = StyleTransfer(str(inputs.transfer), num_threads=1)

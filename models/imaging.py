@@ -15,7 +15,7 @@ import io
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from models.interpreter import CONTENT_SIZE, STYLE_SIZE
+from models.contract import CONTENT_SIZE, STYLE_SIZE
 
 FRAMES = ('fit', 'square')
 DEFAULT_MAX_PIXELS = 80_000_000
@@ -151,12 +151,26 @@ def content_input(image: Image.Image, frame: str = 'fit'
     return to_unit_float(square), (0, 0, CONTENT_SIZE, CONTENT_SIZE)
   if frame != 'fit':
     raise ValueError(f'frame must be one of {FRAMES}, got {frame!r}')
-  inner_w, inner_h = scaled(image.size, CONTENT_SIZE)
+  return fit_and_mirror(image, CONTENT_SIZE)
+
+
+def fit_and_mirror(image: Image.Image, side: int
+                   ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+  """`image` scaled to fit inside a `side` square, the rest of the square filled by mirroring it
+  (the "fit" frame): [0, 1] float, and the picture's box (left, top, right, bottom) within."""
+  inner_w, inner_h = scaled(image.size, side)
   pixels = to_unit_float(image.resize((inner_w, inner_h), RESAMPLE))
-  left, top = (CONTENT_SIZE - inner_w) // 2, (CONTENT_SIZE - inner_h) // 2
-  padded = np.pad(pixels, ((top, CONTENT_SIZE - inner_h - top),
-                           (left, CONTENT_SIZE - inner_w - left), (0, 0)), mode='reflect')
+  left, top = (side - inner_w) // 2, (side - inner_h) // 2
+  padded = np.pad(pixels, ((top, side - inner_h - top), (left, side - inner_w - left), (0, 0)),
+                  mode='reflect')
   return padded, (left, top, left + inner_w, top + inner_h)
+
+
+def centre_square(image: Image.Image) -> Image.Image:
+  """The largest centred square of `image`: what the "square" frame shows of it."""
+  side = min(image.size)
+  left, top = (image.width - side) // 2, (image.height - side) // 2
+  return image.crop((left, top, left + side, top + side))
 
 
 def scaled(size: tuple[int, int], long_side: int) -> tuple[int, int]:

@@ -68,7 +68,7 @@ REGISTRY: dict[str, ModelSet] = {
                    'arbitrary_style_transfer/', 'legacy/style_transfer_quantized_dynamic.tflite')),
 }
 DEFAULT_MODEL = 'magenta-int8'
-# The project's own transfer network (models/distill.py: distilled from the published fp16 one,
+# The project's own transfer network (model_building/distill.py: distilled from the published fp16 one,
 # trained from scratch), shipped in the package so the job runs offline with built-in styles;
 # other styles still use the published predictor.
 HOUSE_TRANSFER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'house',
@@ -101,7 +101,7 @@ def resolve_model_set(spec: str, model_dir: str | None = None) -> ModelSet:
     prediction, transfer = (part.strip() for part in spec.split(',', 1))
     return ModelSet(spec, ModelFile(prediction), ModelFile(transfer))
   transfer = _one_match(spec, 'transfer')
-  # A folder with a transfer network only (what `python -m models.optimize` writes) uses the
+  # A folder with a transfer network only (what `python -m model_building.optimize` writes) uses the
   # default set's prediction network: every Magenta transfer model takes its bottleneck.
   prediction = _one_match(spec, 'prediction', optional=True) or resolve_model_set(
       DEFAULT_MODEL, model_dir).prediction

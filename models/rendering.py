@@ -22,7 +22,7 @@ BOX_MODES = ('fit', 'fill')
 _SRGB_BYTES = imaging.SRGB.tobytes()
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Rendering:
   """Everything that decides an output's pixels and bytes (all of it is in its fingerprint)."""
   frame: str = 'fit'

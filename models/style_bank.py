@@ -18,6 +18,9 @@ import sys
 
 import numpy as np
 
+from models import imaging, registry
+from models.contract import StylePredictor
+
 PREFIX = 'builtin:'
 BANK_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'style_bank.json')
 # name -> (file in ../shared/images/style, a line describing the painting)
@@ -31,7 +34,7 @@ PAINTINGS = {
                    'Katsushika Hokusai, The Great Wave off Kanagawa, c. 1831 (detail)'),
     'tahitian_women': ('gauguin_tahitian_women.jpg',
                        'Paul Gauguin, Tahitian Women on the Beach, 1891'),
-    'udnie': ('picabia_edtaonisl.jpg', 'Francis Picabia, Edtaonisl (Ecclesiastic), 1913'),
+    'edtaonisl': ('picabia_edtaonisl.jpg', 'Francis Picabia, Edtaonisl (Ecclesiastic), 1913'),
     'woman_with_a_hat': ('matisse_woman_with_a_hat.jpg', 'Henri Matisse, Woman with a Hat, 1905'),
     'camille_mauclair': ('vallotton_camille_mauclair.jpg',
                          'Félix Vallotton, portrait of Camille Mauclair, woodcut, c. 1896'),
@@ -58,10 +61,15 @@ def load() -> dict[str, BankStyle]:
           for name, entry in data['styles'].items()}
 
 
-def version() -> str:
-  """Changes whenever the bank file does (part of every built-in style's fingerprint)."""
-  with open(BANK_PATH, 'rb') as f:
-    return 'bank-' + hashlib.sha256(f.read()).hexdigest()[:16]
+def is_builtin(uri: str) -> bool:
+  return uri.startswith(PREFIX)
+
+
+def version(spec: str) -> str:
+  """Changes when this style's bottleneck does (part of its pairs' fingerprints); renaming or
+  adding other styles in the bank leaves it alone."""
+  (name,) = names(spec)
+  return 'bank-' + hashlib.sha256(load()[name].bottleneck.tobytes()).hexdigest()[:16]
 
 
 def names(spec: str) -> list[str]:
@@ -76,8 +84,6 @@ def names(spec: str) -> list[str]:
 
 
 def build(shared: str, out: str = BANK_PATH) -> None:
-  from models import imaging, registry  # pylint: disable=import-outside-toplevel
-  from models.interpreter import StylePredictor  # pylint: disable=import-outside-toplevel
   model = registry.REGISTRY['magenta-int8'].prediction
   predictor = StylePredictor(os.path.join(shared, 'models', 'magenta', model.name))
   styles = {}

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from models import imaging
-from models.interpreter import CONTENT_SIZE, DynamicStyleTransfer
+from models.contract import CONTENT_SIZE, DynamicStyleTransfer
 
 TILE = CONTENT_SIZE
 
@@ -89,9 +89,7 @@ def working_input(image: Image.Image, frame: str, working_size: int) -> np.ndarr
   """The picture as the network paints it at a working resolution: long side `working_size`
   (the centre square for "square" framing), [0, 1]."""
   if frame == 'square':
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    image = image.crop((left, top, left + side, top + side))
+    image = imaging.centre_square(image)
   return imaging.to_unit_float(image.resize(imaging.scaled(image.size, working_size),
                                             Image.Resampling.LANCZOS))
 

@@ -11,9 +11,9 @@ import dataclasses
 from apache_beam.io.filesystems import FileSystems
 
 from models import fetch, imaging, registry, style_bank
-from models.interpreter import ModelContractError, StylePredictor, open_transfer
-from pipeline import workers
-from transforms import inputs, io
+from models.contract import ModelContractError, StylePredictor, open_transfer
+from pipeline import options, workers
+from transforms import inputs, storage
 from transforms.manifest import manifest_dir
 from transforms.records import ImageRef
 
@@ -30,13 +30,13 @@ class Plan:
   transfer: registry.ModelFile  # sha256 always set: workers load exactly the checked file
 
 
-def prepare(job) -> Plan:
+def prepare(job: options.JobSettings) -> Plan:
   _check_content(job.content, job.content_list)
   styles = _usable_styles(job)
   # Built-in styles need no prediction network, unless a strength below 1 asks for the content's
   # own bottleneck.
-  needs_prediction = min(job.strength) < 1.0 or not all(
-      ref.uri.startswith(style_bank.PREFIX) for ref in styles)
+  needs_prediction = min(job.strengths) < 1.0 or not all(
+      style_bank.is_builtin(ref.uri) for ref in styles)
   prediction, transfer = _verified_models(job.model, job.model_dir, needs_prediction)
   _check_writable(job.output, job.run_id)
   return Plan(styles, prediction, transfer)
@@ -44,7 +44,7 @@ def prepare(job) -> Plan:
 
 def _match(pattern: str, limit: int | None = None) -> list[str]:
   try:
-    found = io.match(pattern, limit)
+    found = storage.match(pattern, limit)
   except ValueError as e:  # FileSystems' way of saying "no filesystem for this scheme"
     raise LaunchError(f'{pattern}: {e}') from None
   except Exception as e:  # pylint: disable=broad-except
@@ -65,10 +65,10 @@ def _check_content(patterns: list[str], list_files: list[str]) -> None:
       raise LaunchError(f'--content-list {list_file!r}: {e}') from None
 
 
-def _usable_styles(job) -> list[ImageRef]:
+def _usable_styles(job: options.JobSettings) -> list[ImageRef]:
   named: list[tuple[str, str | None]] = []
   for pattern in job.styles:
-    if pattern.startswith(style_bank.PREFIX):
+    if style_bank.is_builtin(pattern):
       try:
         named.extend((style_bank.PREFIX + name, name) for name in style_bank.names(pattern))
       except KeyError as e:
@@ -90,10 +90,10 @@ def _usable_styles(job) -> list[ImageRef]:
     try:
       if ref.problem:
         raise ValueError(ref.problem)
-      if ref.uri.startswith(style_bank.PREFIX):
+      if style_bank.is_builtin(ref.uri):
         style_bank.names(ref.uri)  # a list file may name one that does not exist
         return styles
-      imaging.decode(io.read_bytes(ref.uri), job.max_pixels, min_side=imaging.STYLE_SIZE)
+      imaging.decode(storage.read_bytes(ref.uri), job.max_pixels, min_side=imaging.STYLE_SIZE)
       return styles  # one usable style is enough to start; the rest are checked by the job
     except Exception as e:  # pylint: disable=broad-except
       problems.append(f'  {ref.uri}: {type(e).__name__}: {e}')
@@ -101,10 +101,10 @@ def _usable_styles(job) -> list[ImageRef]:
 
 
 def _style_version(uri: str) -> str | None:
-  if uri.startswith(style_bank.PREFIX):
-    return style_bank.version()
+  if style_bank.is_builtin(uri):
+    return style_bank.version(uri)
   try:
-    return io.version_of(uri)
+    return storage.version_of(uri)
   except Exception:  # pylint: disable=broad-except
     return None  # unreadable: the job dead-letters its pairs, with the reason
 
@@ -127,7 +127,7 @@ def _verified_models(spec: str, model_dir: str | None, needs_prediction: bool = 
 def _check_writable(output: str, run_id: str) -> None:
   probe = FileSystems.join(manifest_dir(output), f'.write-check-{run_id}')
   try:
-    io.write_bytes(probe, b'ok')
+    storage.write_bytes(probe, b'ok')
     FileSystems.delete([probe])
   except Exception as e:  # pylint: disable=broad-except
     raise LaunchError(f'--output {output!r} is not writable: {type(e).__name__}: {e}') from None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 
@@ -70,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
   models.add_argument('--model', default=registry.DEFAULT_MODEL,
                       help=f'a registered model set ({", ".join(registry.REGISTRY)}; "house" is '
                            'the embedded one), a folder holding one *transfer*.tflite and at '
-                           'most one *prediction*.tflite (e.g. a models.optimize output), or '
+                           'most one *prediction*.tflite (e.g. a model_building.optimize output), or '
                            'PREDICTION_URI,TRANSFER_URI (default: %(default)s)')
   models.add_argument('--model-dir', '--model_dir', default=None,
                       help='local folder with the published files under their own names, used '
@@ -133,8 +134,28 @@ def parser() -> argparse.ArgumentParser:
   return p
 
 
-def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-  """(job flags, Beam flags). Fails with a usage message on a bad job flag."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JobSettings:
+  """The job's own settings, checked and complete: what every step is built from."""
+  content: tuple[str, ...]
+  content_list: tuple[str, ...]
+  styles: tuple[str, ...]
+  styles_list: tuple[str, ...]
+  output: str  # absolute when local, so manifests and listings name files alike
+  model: str
+  model_dir: str | None
+  num_threads: int
+  rendering: rendering.Rendering
+  strengths: tuple[float, ...]  # sorted, rounded to 2 decimals as output names carry them
+  max_pixels: int
+  skip_existing: bool
+  gallery_rows: int
+  run_id: str
+  started_at: str  # UTC, ISO 8601: stamps every manifest row
+
+
+def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
+  """(job settings, Beam flags). Fails with a usage message on a bad job flag."""
   p = parser()
   job, beam_args = p.parse_known_args(argv)
   if not (job.content or job.content_list):
@@ -147,14 +168,21 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
             '--working-size >= 0')
   if not 1 <= job.jpeg_quality <= 95:
     p.error('--jpeg-quality must be between 1 and 95')
-  if FileSystems.get_scheme(job.output) is None:
-    job.output = os.path.abspath(job.output)  # manifests and listings then name files alike
-  # Output names carry strengths to 2 decimals: so do the strengths themselves.
-  job.strength = tuple(sorted({round(v, 2) for values in job.strength or [[1.0]] for v in values}))
-  job.rendering = rendering.Rendering(
-      job.frame, job.max_size, job.box, job.box_mode, job.format, job.jpeg_quality,
-      job.progressive, job.background, job.preserve_colour, job.working_size, job.keep_metadata)
+  output = job.output
+  if FileSystems.get_scheme(output) is None:
+    output = os.path.abspath(output)
   now = datetime.datetime.now(datetime.timezone.utc)
-  job.started_at = now.isoformat(timespec='microseconds')
-  job.run_id = job.run_id or now.strftime('%Y%m%dT%H%M%SZ')
-  return job, beam_args
+  settings = JobSettings(
+      content=tuple(job.content), content_list=tuple(job.content_list),
+      styles=tuple(job.styles), styles_list=tuple(job.styles_list), output=output,
+      model=job.model, model_dir=job.model_dir, num_threads=job.num_threads,
+      rendering=rendering.Rendering(
+          frame=job.frame, max_size=job.max_size, box=job.box, box_mode=job.box_mode,
+          fmt=job.format, jpeg_quality=job.jpeg_quality, progressive=job.progressive,
+          background=job.background, preserve_colour=job.preserve_colour,
+          working_size=job.working_size, keep_metadata=job.keep_metadata),
+      strengths=tuple(sorted({round(v, 2) for values in job.strength or [[1.0]] for v in values})),
+      max_pixels=job.max_pixels, skip_existing=job.skip_existing,
+      gallery_rows=job.gallery_rows, run_id=job.run_id or now.strftime('%Y%m%dT%H%M%SZ'),
+      started_at=now.isoformat(timespec='microseconds'))
+  return settings, beam_args

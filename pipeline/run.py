@@ -22,7 +22,7 @@ from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOp
 
 from pipeline import launch, options, summary, workers
 from transforms.inputs import ContentRefs
-from transforms.io import write_bytes
+from transforms.storage import write_bytes
 from transforms.manifest import WriteManifest, manifest_dir
 from transforms.gallery import WriteGallery
 from transforms.incremental import DonePairs, PlanPairs
@@ -38,7 +38,7 @@ class RunOutcome:
   summary: dict
 
 
-def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
+def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None:
   """Adds the job's steps to `p`."""
   styles = p | 'PredictStyles' >> PredictStyles(
       plan.styles, plan.prediction, job.num_threads, job.max_pixels)
@@ -55,7 +55,7 @@ def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
       {'ref': refs, 'done': done}
       | 'JoinDone' >> beam.CoGroupByKey()
       | 'PlanPairs' >> beam.ParDo(
-          PlanPairs(job.output, job.rendering, job.strength,
+          PlanPairs(job.output, job.rendering, job.strengths,
                     (plan.prediction.sha256 if plan.prediction else '', plan.transfer.sha256)),
           style_map
       ).with_outputs(SKIPPED, main='todo'))
@@ -63,7 +63,7 @@ def build(p: beam.Pipeline, job, plan: launch.Plan) -> None:
       LoadContent(job.rendering, job.max_pixels)).with_outputs(FAILED, main='images')
   stylized = loaded.images | 'Stylize' >> beam.ParDo(
       Stylize(plan.transfer, job.num_threads, job.rendering,
-              plan.prediction if min(job.strength) < 1.0 else None), style_map
+              plan.prediction if min(job.strengths) < 1.0 else None), style_map
   ).with_outputs(FAILED, main='pictures')
   written = stylized.pictures | 'WriteOutputs' >> beam.ParDo(
       WriteOutput(job.output, job.rendering, plan.transfer.sha256)).with_outputs(FAILED, main='rows')
@@ -95,7 +95,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     print('The job was described, not run (--dry_run or --template_location).')
     return RunOutcome(result, {})
   outcome = summary.collect(result, time.monotonic() - start, job.run_id,
-                            len(plan.styles) * len(job.strength))
+                            len(plan.styles) * len(job.strengths))
   write_bytes(FileSystems.join(manifest_dir(job.output), f'summary-{job.run_id}.json'),
               summary.to_json(outcome), 'application/json')
   print(summary.render(outcome))

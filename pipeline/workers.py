@@ -15,7 +15,7 @@ from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOp
                                                   SetupOptions, StandardOptions, WorkerOptions)
 
 from models.registry import ModelFile
-from transforms import io
+from transforms import storage
 
 SETUP_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'setup.py')
 STAGED_MODELS = 'batch-stylize-models'
@@ -45,7 +45,7 @@ def reachable_model(model: ModelFile, options: PipelineOptions) -> ModelFile:
     raise ValueError(f'the model file {model.uri} is on this machine only; give --temp_location '
                      'gs://... to stage it for the workers, or --model with gs:// URIs')
   staged = FileSystems.join(temp, STAGED_MODELS, model.sha256[:16], model.name)
-  if not io.match(staged, limit=1):
+  if not storage.match(staged, limit=1):
     with open(model.uri, 'rb') as f:
-      io.write_bytes(staged, f.read())
+      storage.write_bytes(staged, f.read())
   return dataclasses.replace(model, uri=staged)

@@ -38,7 +38,7 @@ def magenta_dir(shared) -> str:
 @pytest.fixture(scope='session')
 def tiny_models(tmp_path_factory) -> str:
   """A folder with tiny_prediction.tflite and tiny_transfer.tflite (usable as --model)."""
-  from models import tiny  # imports TensorFlow: only when a test needs the models
+  from model_building import tiny  # imports TensorFlow: only when a test needs the models
   folder = tmp_path_factory.mktemp('tiny_models')
   tiny.build(str(folder))
   return str(folder)

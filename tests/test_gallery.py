@@ -13,17 +13,18 @@ from PIL import Image
 from conftest import read_manifest
 from pipeline import run as job
 from transforms.gallery import render_page
+from transforms.records import ManifestRow
 
 REQUIRE_CHROMIUM_ENV = 'STYLIZE_REQUIRE_CHROMIUM'
 
 
 def test_page_shows_failures_and_links_relatively():
+  pair = {'content_id': 'my photo-1', 'content_uri': '/in/my photo.jpg', 'style_id': 'wave',
+          'model_sha256': 'abc'}
   rows = [
-      {'content_id': 'my photo-1', 'content_uri': '/in/my photo.jpg', 'style_id': 'wave',
-       'strength': 1.0, 'status': 'written', 'output_uri': '/out/wave/my photo-1.jpg'},
-      {'content_id': 'my photo-1', 'content_uri': '/in/my photo.jpg', 'style_id': 'wave',
-       'strength': 0.5, 'status': 'failed', 'output_uri': None, 'stage': 'stylize',
-       'error_type': 'BadModelInput', 'message': 'values <must> lie in [0, 1]'}]
+      ManifestRow(**pair, strength=1.0, status='written', output_uri='/out/wave/my photo-1.jpg'),
+      ManifestRow(**pair, strength=0.5, status='failed', stage='stylize',
+                  error_type='BadModelInput', message='values <must> lie in [0, 1]')]
   page = render_page([('my photo-1', rows)], '/out', 'r1')
   assert 'href="wave/my%20photo-1.jpg"' in page
   assert 'src="_gallery/wave/my%20photo-1.jpg"' in page

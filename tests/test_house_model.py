@@ -10,13 +10,13 @@ import subprocess
 import numpy as np
 
 from conftest import ROOT, read_manifest
-from models import interpreter, registry, style_bank
+from models import contract, registry, style_bank
 from pipeline import run as job
 
 
 def test_the_embedded_model_keeps_the_published_contract():
   assert os.path.getsize(registry.HOUSE_TRANSFER) <= 400 * 1024
-  transfer = interpreter.StyleTransfer(registry.HOUSE_TRANSFER)  # names, shapes, dtypes
+  transfer = contract.StyleTransfer(registry.HOUSE_TRANSFER)  # names, shapes, dtypes
   y, x = np.mgrid[0:384, 0:384] / 383.0
   content = np.stack([x, y, 0.5 * (x + y)], axis=-1).astype(np.float32)
   bank = style_bank.load()
@@ -30,7 +30,7 @@ def test_the_embedded_model_keeps_the_published_contract():
 def test_the_job_runs_it_with_built_in_styles_and_no_predictor(pictures, tmp_path):
   out = tmp_path / 'out'
   outcome = job.run(['--content', str(pictures / 'content' / '**'),
-                     '--styles', 'builtin:starry_night', '--styles', 'builtin:udnie',
+                     '--styles', 'builtin:starry_night', '--styles', 'builtin:edtaonisl',
                      '--output', str(out), '--model', 'house', '--model-dir', str(tmp_path)])
   rows = read_manifest(out)
   assert len(rows) == 3 * 2 and {r['status'] for r in rows} == {'written'}

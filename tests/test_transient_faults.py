@@ -13,7 +13,7 @@ from apache_beam.io.localfilesystem import LocalFileSystem
 
 from conftest import read_manifest
 from pipeline import run as job
-from transforms import io
+from transforms import storage
 
 PREFIX = 'flaky://'
 
@@ -55,7 +55,7 @@ def fresh_counts():
 
 def test_write_is_retried_and_lands_whole(tmp_path):
   target = f'{PREFIX}{tmp_path}/out/picture.jpg'
-  io.write_bytes(target, b'x' * 100_000)
+  storage.write_bytes(target, b'x' * 100_000)
   assert FlakyFileSystem.calls[('create', target)] == 2
   assert (tmp_path / 'out' / 'picture.jpg').read_bytes() == b'x' * 100_000
 
@@ -64,7 +64,7 @@ def test_permanent_error_is_not_retried(tmp_path):
   missing = f'{PREFIX}{tmp_path}/missing.jpg'
   FlakyFileSystem.calls[('open', missing)] = 1  # past the injected fault
   with pytest.raises(FileNotFoundError):
-    io.read_bytes(missing)
+    storage.read_bytes(missing)
   assert FlakyFileSystem.calls[('open', missing)] == 2  # one real try, no retries
 
 

@@ -10,7 +10,7 @@ M="$SHARED/models/magenta"
 C="$SHARED/images/content"
 S="$SHARED/images/style"
 cd "$ROOT"
-.venv/bin/python -m models.distill --workdir training/house \
+.venv/bin/python -m model_building.distill --workdir training/house \
   --teacher "$M/magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite" \
   --predictor "$M/magenta_arbitrary-image-stylization-v1-256_int8_prediction_1.tflite" \
   --content "$C/*" --content skimage --content "$S/*" --styles "$S/*" \
@@ -20,4 +20,4 @@ cd "$ROOT"
   --holdout-styles "$S/wpa_poster_zion.png" \
   --pairs 4096 --steps 28600 --batch 4 --width 0.3 --learning-rate 2e-3 --checkpoint-every 100 \
   --average-last 1000 --seed 0 "$@"
-.venv/bin/python -m models.distill --workdir training/house --width 0.3 --export models/data/house
+.venv/bin/python -m model_building.distill --workdir training/house --width 0.3 --export models/data/house

@@ -17,7 +17,8 @@ from PIL import Image
 from apache_beam.io.filesystems import FileSystems
 
 from models import rendering
-from transforms.io import read_bytes, write_bytes
+from transforms.records import FAILED, ManifestRow
+from transforms.storage import read_bytes, write_bytes
 
 GALLERY_DIR = '_gallery'
 THUMBNAIL_SIDE = 192
@@ -35,44 +36,44 @@ def thumbnail_bytes(encoded: bytes) -> bytes:
 
 def _write_thumbnail(row, output: str) -> None:
   """Best effort: the page falls back to the full output when a thumbnail is missing."""
-  if row['status'] == 'failed' or not row.get('output_uri'):
+  if row.status == FAILED or not row.output_uri:
     return
-  relative = row['output_uri'][len(output.rstrip('/')) + 1:]
+  relative = row.output_uri[len(output.rstrip('/')) + 1:]
   try:
     write_bytes(FileSystems.join(output, thumbnail_path(relative)),
-                thumbnail_bytes(read_bytes(row['output_uri'])), 'image/jpeg')
+                thumbnail_bytes(read_bytes(row.output_uri)), 'image/jpeg')
   except Exception as e:  # pylint: disable=broad-except
-    logging.warning('thumbnail of %s not written: %s', row['output_uri'], e)
+    logging.warning('thumbnail of %s not written: %s', row.output_uri, e)
 
 
 def thumbnail_path(relative_output: str) -> str:
   return f'{GALLERY_DIR}/{relative_output.rsplit(".", 1)[0]}.jpg'
 
 
-def _column(row) -> str:
-  strength = row.get('strength')
-  return row['style_id'] if strength in (None, 1.0) else f'{row["style_id"]} @ {strength:g}'
+def _column(row: ManifestRow) -> str:
+  strength = row.strength
+  return row.style_id if strength in (None, 1.0) else f'{row.style_id} @ {strength:g}'
 
 
-def _cell(row, output: str) -> str:
-  if row['status'] == 'failed':
-    reason = f"{row.get('stage')}: {row.get('error_type')}: {row.get('message')}"
+def _cell(row: ManifestRow, output: str) -> str:
+  if row.status == FAILED:
+    reason = f'{row.stage}: {row.error_type}: {row.message}'
     return f'<td class="failed" title="{html.escape(reason)}">failed<br><small>' \
-           f'{html.escape(row.get("stage") or "")}</small></td>'
-  relative = row['output_uri'][len(output.rstrip('/')) + 1:]
+           f'{html.escape(row.stage or "")}</small></td>'
+  relative = row.output_uri[len(output.rstrip('/')) + 1:]
   full = urllib.parse.quote(relative)
   thumb = urllib.parse.quote(thumbnail_path(relative))
-  return (f'<td class="{row["status"]}"><a href="{full}"><img class="thumb" src="{thumb}" '
+  return (f'<td class="{row.status}"><a href="{full}"><img class="thumb" src="{thumb}" '
           f'onerror="this.onerror=null;this.src=\'{full}\'" loading="lazy" alt=""></a></td>')
 
 
 def render_page(contents: list, output: str, run_id: str) -> str:
-  """contents: [(content key, [manifest rows])] -> the page's HTML."""
+  """contents: [(content key, [ManifestRow])] -> the page's HTML."""
   columns = sorted({_column(r) for _, rows in contents for r in rows})
   lines = []
   for key, rows in contents:
     by_column = {_column(r): r for r in rows}
-    uri = rows[0]['content_uri']
+    uri = rows[0].content_uri
     cells = ''.join(_cell(by_column[c], output) if c in by_column else '<td></td>'
                     for c in columns)
     lines.append(f'<tr><th title="{html.escape(uri)}">{html.escape(str(key))}</th>{cells}</tr>')
@@ -116,7 +117,7 @@ class WriteGallery(beam.PTransform):
   def expand(self, rows):
     output, run_id = self._output, self._run_id
     shown = (rows
-             | 'ByContent' >> beam.Map(lambda r: (r['content_id'] or r['content_uri'], r))
+             | 'ByContent' >> beam.Map(lambda r: (r.content_id or r.content_uri, r))
              | 'Group' >> beam.GroupByKey()
              | 'FirstContents' >> beam.combiners.Top.Smallest(self._max_rows,
                                                               key=lambda kv: kv[0]))

@@ -18,10 +18,12 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from models import style_bank
 from models.rendering import Rendering
-from transforms.io import version_of
+from transforms.storage import version_of
 from transforms.manifest import manifest_dir
 from transforms.records import (METRICS_NAMESPACE, SKIPPED, WRITTEN, ContentToDo, ImageRef,
+                                ManifestRow,
                                 StyleResult)
 from transforms.write import output_uri
 
@@ -109,17 +111,17 @@ class PlanPairs(beam.DoFn):
       for style_id, strength in itertools.product(sorted(styles), self._strengths):
         style = styles[style_id].ref
         # The prediction network makes a pair's bottleneck unless it comes from the style bank.
-        predicted = strength < 1.0 or not style.uri.startswith('builtin:')
+        predicted = strength < 1.0 or not style_bank.is_builtin(style.uri)
         models = (self._prediction_sha256 if predicted else '', self._transfer_sha256)
         fp = fingerprint(ref, style, strength, models, self._render)
         out = ref.id and output_uri(self._output, style_id, ref.id, self._render.extension,
                                     strength)
         if out and latest.get(out) == fp:
           self._skipped.inc()
-          yield beam.pvalue.TaggedOutput(SKIPPED, {
-              'content_uri': ref.uri, 'content_id': ref.id, 'style_id': style_id,
-              'strength': strength, 'output_uri': out, 'status': SKIPPED,
-              'model_sha256': self._transfer_sha256, 'fingerprint': fp, 'notes': []})
+          yield beam.pvalue.TaggedOutput(SKIPPED, ManifestRow(
+              content_uri=ref.uri, content_id=ref.id, style_id=style_id, strength=strength,
+              output_uri=out, status=SKIPPED, model_sha256=self._transfer_sha256,
+              fingerprint=fp))
         else:
           todo[(style_id, strength)] = fp
       if todo:

@@ -19,7 +19,8 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.io import version_from
+from models import style_bank
+from transforms.storage import version_from
 from transforms.records import ImageRef
 
 _UNSAFE = re.compile(r'[^\w.-]+')
@@ -107,7 +108,7 @@ def _json_row(line: str):
 
 def _relative_to(folder: str, uri: str) -> str:
   if (FileSystems.get_scheme(uri) is not None or os.path.isabs(uri)
-      or uri.startswith('builtin:')):
+      or style_bank.is_builtin(uri)):
     return uri
   return FileSystems.join(folder, uri)
 

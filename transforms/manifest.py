@@ -5,13 +5,13 @@ night's run never overwrites the record of an earlier one.
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.records import METRICS_NAMESPACE
+from transforms.records import FAILED, METRICS_NAMESPACE, ManifestRow
 
 
 def manifest_dir(output: str) -> str:
@@ -19,8 +19,8 @@ def manifest_dir(output: str) -> str:
 
 
 class WriteManifest(beam.PTransform):
-  """(written rows, skipped rows, Failures) -> the results and failures JSONL files; returns
-  every pair's row.
+  """(written ManifestRows, skipped ManifestRows, Failures) -> the results and failures JSONL
+  files; returns every pair's ManifestRow.
 
   Every row is stamped with the run id and the run's start time (UTC), so a later run can tell
   which record is the newest."""
@@ -40,15 +40,18 @@ class WriteManifest(beam.PTransform):
       failed.inc()
       return failure.row(self._model_sha256)
 
-    def stamped(row):
-      return json.dumps({**row, 'run_id': self._run_id, 'recorded_at': self._started_at})
+    def stamped(row: ManifestRow) -> ManifestRow:
+      return dataclasses.replace(row, run_id=self._run_id, recorded_at=self._started_at)
 
     failed_rows = failures | 'FailureRows' >> beam.Map(failure_row)
-    (failed_rows
-     | 'FailuresToJson' >> beam.Map(stamped)
-     | 'WriteFailures' >> beam.io.WriteToText(self._prefix.format('failures'), '.jsonl'))
-    rows = (written, skipped, failed_rows) | 'AllPairs' >> beam.Flatten()
+    rows = ((written, skipped, failed_rows)
+            | 'AllPairs' >> beam.Flatten()
+            | 'Stamp' >> beam.Map(stamped))
     (rows
-     | 'ToJson' >> beam.Map(stamped)
+     | 'OnlyFailures' >> beam.Filter(lambda row: row.status == FAILED)
+     | 'FailuresToJson' >> beam.Map(ManifestRow.to_json)
+     | 'WriteFailures' >> beam.io.WriteToText(self._prefix.format('failures'), '.jsonl'))
+    (rows
+     | 'ToJson' >> beam.Map(ManifestRow.to_json)
      | 'WriteResults' >> beam.io.WriteToText(self._prefix.format('results'), '.jsonl'))
     return rows

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+
 import numpy as np
 from PIL import Image
 
@@ -38,7 +40,7 @@ class ContentToDo:
     return any(strength < 1.0 for _, strength in self.fingerprints)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class ContentImage:
   """A decoded content picture, ready for the transfer network, and how to deliver its output."""
   todo: ContentToDo
@@ -54,7 +56,7 @@ class ContentImage:
   exif: bytes = b''  # kept only with --keep-metadata
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class StylizedImage:
   ref: ImageRef
   style_id: str
@@ -88,9 +90,31 @@ class Failure:
     return dataclasses.replace(self, content_uri=content.uri, content_id=content.id,
                                style_id=style_id, strength=strength)
 
-  def row(self, model_sha256: str) -> dict:
-    return {'content_uri': self.content_uri, 'content_id': self.content_id,
-            'style_id': self.style_id, 'strength': self.strength, 'output_uri': None,
-            'status': FAILED,
-            'model_sha256': model_sha256, 'stage': self.stage,
-            'error_type': self.error_type, 'message': self.message}
+  def row(self, model_sha256: str) -> ManifestRow:
+    return ManifestRow(content_uri=self.content_uri, content_id=self.content_id,
+                       style_id=self.style_id, strength=self.strength, status=FAILED,
+                       model_sha256=model_sha256, stage=self.stage, error_type=self.error_type,
+                       message=self.message)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ManifestRow:
+  """One (content, style, strength) pair's outcome: the one shape of every manifest row, written,
+  skipped or failed. README's "Output layout" lists these fields; a test holds it to them."""
+  content_uri: str
+  content_id: str | None
+  style_id: str | None
+  strength: float | None
+  status: str  # WRITTEN, SKIPPED or FAILED
+  model_sha256: str  # the transfer model's
+  output_uri: str | None = None  # None when failed
+  fingerprint: str | None = None  # of everything the output is made from; None when failed
+  notes: tuple[str, ...] = ()  # what decoding changed (orientation, colour profile, ...)
+  stage: str | None = None  # failed only: the step that failed, the error's type and message
+  error_type: str | None = None
+  message: str | None = None
+  run_id: str | None = None  # stamped by WriteManifest, with the run's start time (UTC)
+  recorded_at: str | None = None
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self))

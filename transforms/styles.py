@@ -5,9 +5,9 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from models import imaging, style_bank
-from models.interpreter import StylePredictor
+from models.contract import StylePredictor
 from models.registry import ModelFile
-from transforms.io import read_bytes
+from transforms.storage import read_bytes
 from transforms.models_on_worker import LoadsModel, timed_ms
 from transforms.records import METRICS_NAMESPACE, Failure, ImageRef, StyleResult
 
@@ -31,7 +31,7 @@ class PredictStyle(LoadsModel, beam.DoFn):
     try:
       if ref.problem:
         raise ValueError(ref.problem)
-      if ref.uri.startswith(style_bank.PREFIX):
+      if style_bank.is_builtin(ref.uri):
         (name,) = style_bank.names(ref.uri)
         self._from_bank.inc()
         yield ref.id, StyleResult(ref, bottleneck=style_bank.load()[name].bottleneck)

@@ -10,9 +10,9 @@ from apache_beam.metrics import Metrics
 
 from models import imaging, rendering, tiling
 from models.fetch import local_copy
-from models.interpreter import StylePredictor, open_transfer
+from models.contract import StylePredictor, open_transfer
 from models.registry import ModelFile
-from transforms.io import read_bytes
+from transforms.storage import read_bytes
 from transforms.models_on_worker import LoadsModel, timed_ms
 from transforms.records import (FAILED, METRICS_NAMESPACE, ContentImage, ContentToDo, Failure,
                                 StyleResult, StylizedImage)
@@ -62,17 +62,14 @@ class LoadContent(beam.DoFn):
       yield from _charge_every_style(Failure.of(e, stage, ref), todo)
       return
     self._read.inc()
-    yield ContentImage(todo, network_input, box, size, crop, source, alpha, decoded.notes,
-                       own_style, working, decoded.exif)
+    yield ContentImage(todo=todo, network_input=network_input, box=box, size=size, crop=crop,
+                       source=source, alpha=alpha, notes=decoded.notes, style_input=own_style,
+                       working=working, exif=decoded.exif)
 
 
 def _framed(image, frame: str):
   """The part of the source the output shows: all of it, or its centre square."""
-  if frame != 'square':
-    return image
-  side = min(image.size)
-  left, top = (image.width - side) // 2, (image.height - side) // 2
-  return image.crop((left, top, left + side, top + side))
+  return imaging.centre_square(image) if frame == 'square' else image
 
 
 class Stylize(LoadsModel, beam.DoFn):
@@ -125,4 +122,5 @@ class Stylize(LoadsModel, beam.DoFn):
         continue
       self._stylized.inc()
       self._inference_ms.update(ms)
-      yield StylizedImage(ref, style_id, strength, fp, picture, content.notes, content.exif)
+      yield StylizedImage(ref=ref, style_id=style_id, strength=strength, fingerprint=fp,
+                          picture=picture, notes=content.notes, exif=content.exif)

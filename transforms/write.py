@@ -6,8 +6,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from models import rendering
-from transforms.io import write_bytes
-from transforms.records import FAILED, METRICS_NAMESPACE, WRITTEN, Failure, StylizedImage
+from transforms.storage import write_bytes
+from transforms.records import (FAILED, METRICS_NAMESPACE, WRITTEN, Failure, ManifestRow,
+                                StylizedImage)
 
 
 def output_uri(output: str, style_id: str, content_id: str, extension: str,
@@ -40,7 +41,7 @@ class WriteOutput(beam.DoFn):
           FAILED, Failure.of(e, stage, item.ref, item.style_id, item.strength))
       return
     self._written.inc()
-    yield {'content_uri': item.ref.uri, 'content_id': item.ref.id, 'style_id': item.style_id,
-           'strength': item.strength,
-           'output_uri': uri, 'status': WRITTEN, 'model_sha256': self._model_sha256,
-           'fingerprint': item.fingerprint, 'notes': list(item.notes)}
+    yield ManifestRow(content_uri=item.ref.uri, content_id=item.ref.id, style_id=item.style_id,
+                      strength=item.strength, output_uri=uri, status=WRITTEN,
+                      model_sha256=self._model_sha256, fingerprint=item.fingerprint,
+                      notes=tuple(item.notes))

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import read_manifest
 from models import imaging, style_bank
-from models.interpreter import StylePredictor
+from models.contract import StylePredictor
 from models.registry import REGISTRY
 from pipeline import run as job
 from pipeline.launch import LaunchError

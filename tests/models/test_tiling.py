@@ -52,7 +52,7 @@ def test_small_pictures_are_mirrored_up_to_a_tile():
 
 
 def test_legacy_dynamic_model_paints_any_size(magenta_dir):
-  from models.interpreter import DynamicStyleTransfer, open_transfer
+  from models.contract import DynamicStyleTransfer, open_transfer
   network = open_transfer(f'{magenta_dir}/legacy/style_transfer_quantized_dynamic.tflite')
   assert isinstance(network, DynamicStyleTransfer)
   out = network.stylize_any(imaging.to_unit_float(gradient_picture(501, 303)),

@@ -52,8 +52,8 @@ def test_template_values_parse_as_the_job_expects():
     if value is not None:
       assert any(re.match(r, value) for r in parameter['regexes']), name
   job, beam_args = options.parse(argv + ['--runner=DataflowRunner'])
-  assert (job.max_size, job.jpeg_quality, job.skip_existing, job.frame, job.num_threads) == (
-      2048, 85, False, 'square', 2)
+  assert (job.rendering.max_size, job.rendering.jpeg_quality, job.skip_existing,
+          job.rendering.frame, job.num_threads) == (2048, 85, False, 'square', 2)
   assert job.rendering.box == (640, 480) and job.rendering.background == (16, 32, 48)
   assert job.rendering.progressive and job.rendering.preserve_colour
   assert beam_args == ['--runner=DataflowRunner']
@@ -69,4 +69,5 @@ def test_sdist_holds_the_runtime_packages_only(tmp_path):
   packages = {n.split('/')[0] for n in code if '/' in n}
   assert packages == {'pipeline', 'transforms', 'models'}
   assert code - {n for n in code if n.split('/')[0] in packages} == {'setup.py'}
-  assert not [n for n in names if n.startswith(('tests', 'benchmarks')) or n.endswith('.tflite')]
+  assert not [n for n in names if n.startswith(('tests', 'benchmarks', 'model_building', 'training'))
+              or n.endswith('.tflite')]

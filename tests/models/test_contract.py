@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from models.interpreter import (BadModelInput, ModelContractError, StylePredictor,
+from models.contract import (BadModelInput, ModelContractError, StylePredictor,
                                 StyleTransfer)
 
 

@@ -16,15 +16,15 @@ with the same WORKDIR (a session's background processes end when it stops). With
 `--average-last N` the export is the mean of the weights over the schedule's last N steps; a
 larger `--steps` lengthens a run (a warm restart: the cosine rate rises a little) and its mean
 starts afresh in the new window. A `--width` larger than the last checkpoint's widens its
-network without changing what it computes (`models/widen.py`) and trains on from its step; give
+network without changing what it computes (`model_building/widen.py`) and trains on from its step; give
 the same `--width` to `--export`:
 
-    python -m models.distill --workdir runs/distill \\
+    python -m model_building.distill --workdir runs/distill \\
         --teacher ../shared/models/magenta/magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite \\
         --predictor ../shared/models/magenta/magenta_arbitrary-image-stylization-v1-256_int8_prediction_1.tflite \\
         --content '../shared/images/content/*' --content skimage \\
         --styles '../shared/images/style/*' --steps 20000
-    python -m models.distill --workdir runs/distill ... --export models/data/house
+    python -m model_building.distill --workdir runs/distill ... --export models/data/house
 
 On a machine with a GPU TensorFlow uses it for the student's steps; nothing else changes.
 """
@@ -38,10 +38,13 @@ import os
 import time
 
 import numpy as np
+import skimage
+import tensorflow as tf
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
-from models import fetch, imaging
-from models import interpreter as contract
+from model_building import export as exporter
+from model_building import transfer_net, widen
+from models import contract, fetch, imaging
 
 SHARD_SIZE = 64
 CACHE_RECIPE = 4  # raise when the sampling of pairs changes: older caches are then refused
@@ -51,7 +54,6 @@ LOG = logging.getLogger('distill')
 # --------------------------------------------------------------------------- training pairs
 def skimage_photos() -> list[str]:
   """Colour photos that ship inside the scikit-image wheel (no download)."""
-  import skimage  # pylint: disable=import-outside-toplevel
   folder = os.path.join(os.path.dirname(skimage.__file__), 'data')
   names = ('astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'motorcycle_left.png',
            'ihc.png', 'retina.jpg', 'hubble_deep_field.jpg', 'camera.png', 'coins.png', 'moon.png')
@@ -74,14 +76,7 @@ def _open_rgb(path: str) -> Image.Image:
 def random_content(picture: Image.Image, rng: np.random.Generator, size: int) -> np.ndarray:
   """A `size`x`size` float [0, 1] crop at a random scale (or the whole picture letterboxed)."""
   if rng.random() < 0.25:  # the pipeline's "fit" frame: whole picture + reflect padding
-    scale = size / max(picture.size)
-    resized = picture.resize((max(1, round(picture.width * scale)),
-                              max(1, round(picture.height * scale))), imaging.RESAMPLE)
-    pixels = imaging.to_unit_float(resized)
-    h, w = pixels.shape[:2]
-    top, left = (size - h) // 2, (size - w) // 2
-    pixels = np.pad(pixels, ((top, size - h - top), (left, size - w - left), (0, 0)),
-                    mode='reflect')
+    pixels, _ = imaging.fit_and_mirror(picture, size)
   else:
     short = min(picture.size)
     side = int(short * rng.uniform(0.35, 1.0)) if short > size else short
@@ -247,7 +242,6 @@ def load_cache(shards: list[str]) -> dict[str, np.ndarray]:
 def fast_ssim(a, b, window: int = 8, stride: int = 4):
   """Mean SSIM over uniform `window` boxes: a cheap stand-in for `tf.image.ssim` (whose Gaussian
   window costs more than the student's own backward pass on a CPU) to train against."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   c1, c2 = 0.01 ** 2, 0.03 ** 2
   pool = lambda x: tf.nn.avg_pool2d(x, window, stride, 'VALID')
   mean_a, mean_b = pool(a), pool(b)
@@ -273,8 +267,6 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
 
   The loss is L1 + (1 - SSIM) / 2, plus `psnr_weight` x the batch's mean log10 MSE per picture
   (-PSNR / 10): the benchmark's mean PSNR is a mean of logs, which L1 does not pull on directly."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from models import transfer_net, widen  # pylint: disable=import-outside-toplevel
   tf.keras.utils.set_random_seed(seed)
   size = data['content'].shape[1]
   model = transfer_net.build(width=width, batch_size=None, size=size, for_export=False)
@@ -387,7 +379,6 @@ def _checkpoints_averaged(step: int, steps: int, average_last: int, checkpoint_e
 
 def evaluate(model, pairs: dict) -> tuple[float, float]:
   """Mean SSIM and PSNR (dB) of the model's outputs against the teacher's on `pairs`."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   scores, psnrs = [], []
   for i in range(0, len(pairs['content']), 4):
     content = tf.constant(pairs['content'][i:i + 4], tf.float32) / 255.0
@@ -411,14 +402,12 @@ def _truncate_log(path: str, step: int) -> None:
 
 
 def _layout(path: str) -> str:
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   names = {name for name, _ in tf.train.list_variables(path)}
   return 'explicit' if 'model_weights/0/.ATTRIBUTES/VARIABLE_VALUE' in names else 'optimizer'
 
 
 def _holds_average(path: str) -> bool:
   """Whether the checkpoint holds a mean of weights (`train`'s `average_last`)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   reader = tf.train.load_checkpoint(path)
   return (reader.has_tensor('averaged/.ATTRIBUTES/VARIABLE_VALUE')
           and reader.get_tensor('averaged/.ATTRIBUTES/VARIABLE_VALUE') > 0)
@@ -431,7 +420,6 @@ def restore_weights(model, path: str, averaged: bool = False) -> None:
   Checkpoints name them `model_weights/i` (`average_weights/i`); the first ones written by this
   script held them only as the optimizer's `_trainable_variables/i`. All are in `model.weights`
   order."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   reader = tf.train.load_checkpoint(path)
   key = ('average_weights/{}/.ATTRIBUTES/VARIABLE_VALUE' if averaged else
          'model_weights/{}/.ATTRIBUTES/VARIABLE_VALUE' if _layout(path) == 'explicit' else
@@ -447,8 +435,6 @@ def restore_weights(model, path: str, averaged: bool = False) -> None:
 def _narrower_network(path: str, width: float):
   """(the checkpoint's network with its weights, its step) when it is narrower than `width` (its
   trunk has fewer channels); else (None, None)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from models import transfer_net  # pylint: disable=import-outside-toplevel
   reader = tf.train.load_checkpoint(path)
   # Weight 4 is contract_conv3's kernel, whose outputs are the trunk's channels.
   key = ('model_weights/4/.ATTRIBUTES/VARIABLE_VALUE' if _layout(path) == 'explicit' else
@@ -465,8 +451,6 @@ def _narrower_network(path: str, width: float):
 def restore_for_export(workdir: str, width: float):
   """The latest checkpoint's weights (their running mean when it holds one) in a batch-1,
   384x384 model (what the converters need)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from models import transfer_net  # pylint: disable=import-outside-toplevel
   model = transfer_net.build(width=width, batch_size=1)
   latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
   if not latest:
@@ -478,7 +462,6 @@ def restore_for_export(workdir: str, width: float):
 def export(workdir: str, width: float, out_dir: str) -> dict[str, str]:
   """Writes the student as int8 (`int8-storage`: int8 weights, float arithmetic) and fp16
   `.tflite` with the published tensor names."""
-  from models import export as exporter  # pylint: disable=import-outside-toplevel
   model, latest = restore_for_export(workdir, width)
   os.makedirs(out_dir, exist_ok=True)
   written = {}

@@ -24,7 +24,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from models import interpreter as contract
+from models import contract
 
 EPSILON = 1e-5
 NUM_RESIDUAL_BLOCKS = 5

@@ -2,7 +2,7 @@
 
 Every export keeps float32 inputs and outputs and the published tensor names and shapes
 (`content_image`, `mobilenet_conv/Conv/BiasAdd` -> `transformer/expand/conv3/conv/Sigmoid`), so
-`models.interpreter.StyleTransfer` and `--model` take it like a published file. The kinds:
+`models.contract.StyleTransfer` and `--model` take it like a published file. The kinds:
 - `int8-weights`: int8 weights, float activations (dynamic range): no calibration, close to float;
 - `int8-storage`: the same int8 weights, each handed to its op by a DEQUANTIZE op, which the runtime
   (XNNPACK included) runs once at load: int8 size, float arithmetic. Dynamic-range ops also round
@@ -17,15 +17,17 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 import numpy as np
+import tensorflow as tf
+from tensorflow.lite.python import schema_py_generated as schema
+from tensorflow.lite.tools import flatbuffer_utils
 
-from models import interpreter as contract
+from models import contract
 
 KINDS = ('int8-weights', 'int8-storage', 'int8', 'fp16', 'float32')
 
 
 def publish_names(tflite_bytes: bytes, inputs_by_shape: dict, output: str) -> bytes:
   """Gives the model's inputs and output the published names (converters pick their own)."""
-  from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=import-outside-toplevel
   model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_bytes))
   graph = model.subgraphs[0]
   for index in graph.inputs:
@@ -42,8 +44,6 @@ def publish_names(tflite_bytes: bytes, inputs_by_shape: dict, output: str) -> by
 def dequantize_at_load(tflite_bytes: bytes) -> bytes:
   """Feeds every int8 constant (the weights of a dynamic-range model) to its op through a
   DEQUANTIZE op, so that the op computes in float; the constants stay int8 in the file."""
-  from tensorflow.lite.python import schema_py_generated as schema  # pylint: disable=import-outside-toplevel
-  from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=import-outside-toplevel
   model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_bytes))
   graph = model.subgraphs[0]
   code = schema.OperatorCodeT()
@@ -80,7 +80,6 @@ def to_tflite(model, kind: str, representative: Representative | None = None) ->
 
   `representative` yields (content 384x384x3, bottleneck 100) float32 pairs; `int8` needs it.
   """
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   if kind not in KINDS:
     raise ValueError(f'unknown export kind {kind!r}; choose from {KINDS}')
   converter = tf.lite.TFLiteConverter.from_keras_model(model)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models import transfer_net
+from model_building import transfer_net
 
 
 def _channel_groups(net: transfer_net.TransferNet) -> list[tuple[list, list]]:

@@ -1,9 +1,9 @@
 """Re-exports a published Magenta transfer model (which you supply) faster and closer to float.
 
-    python -m models.optimize --source magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite \\
+    python -m model_building.optimize --source magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite \\
         --out optimized/ [--calibration 'gs://my-catalog/sample/*.jpg'] [--styles 'paintings/*.jpg']
 
-The source's weights are loaded into the Keras rebuild (`models.transfer_net`), checked to compute
+The source's weights are loaded into the Keras rebuild (`model_building.transfer_net`), checked to compute
 the same thing (PSNR over 100 dB in float), and exported in the forms LiteRT runs fastest:
 
     OUT/fast/stylize_fast_transfer.tflite              int8 weights, float activations (no calibration)
@@ -34,8 +34,8 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
-from models import export, imaging, quality, style_bank
-from models import interpreter as contract
+from model_building import export, import_published, quality
+from models import contract, fetch, imaging, registry, style_bank
 
 LOG = logging.getLogger('optimize')
 VARIANTS = (  # (folder, export kind, what it is)
@@ -120,7 +120,6 @@ def optimize(source: str, out_dir: str, calibration: list[str] = (), eval_patter
              styles: list[str] = (), predictor: str | None = None, compare: list[str] = (),
              max_calibration: int = 64, rounds: int = 15) -> dict:
   """Writes the three models and the report; returns the report."""
-  from models import import_published  # pylint: disable=import-outside-toplevel  (TensorFlow)
   model = import_published.load_published(source)
   bottlenecks = _bottlenecks(list(styles), predictor)
   pictures = _read_pictures(list(calibration), max_calibration) if calibration else []
@@ -204,7 +203,6 @@ def _local(uri: str) -> str:
   """A local path for `uri` (the interpreter reads only local files)."""
   if '://' not in uri:
     return uri
-  from models import fetch, registry  # pylint: disable=import-outside-toplevel
   return fetch.local_copy(registry.ModelFile(uri), fresh=True)[0]
 
 

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip('tensorflow')
 
-from models import transfer_net, widen  # noqa: E402
+from model_building import transfer_net, widen  # noqa: E402
 
 
 def _random_network(width, rng, size=32):

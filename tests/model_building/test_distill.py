@@ -13,7 +13,8 @@ from PIL import Image
 pytest.importorskip('tensorflow')
 
 from conftest import gradient_picture  # noqa: E402
-from models import distill, export, interpreter, transfer_net  # noqa: E402
+from model_building import distill, export, transfer_net
+from models import contract  # noqa: E402
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_cache_train_resume_and_export(sources, tiny_models, tmp_path):
   assert cache['content'].shape == (6, 384, 384, 3) and cache['content'].dtype == np.uint8
   assert cache['target'].shape == (6, 384, 384, 3) and cache['bottleneck'].shape == (6, 100)
   # The cached targets are the teacher's outputs for the cached inputs.
-  teacher = interpreter.StyleTransfer(f'{tiny_models}/tiny_transfer.tflite')
+  teacher = contract.StyleTransfer(f'{tiny_models}/tiny_transfer.tflite')
   expected = teacher.stylize(cache['content'][0] / np.float32(255), cache['bottleneck'][0])
   assert np.abs(cache['target'][0] / 255 - expected).max() <= 0.5 / 255 + 1e-6
   assert [row['step'] for row in _log(workdir)] == [2]
@@ -84,9 +85,9 @@ def test_cache_train_resume_and_export(sources, tiny_models, tmp_path):
   # in test_transfer_net.py.)
   for name, kind in (('house_int8_transfer.tflite', 'int8-storage'),
                      ('house_fp16_transfer.tflite', 'fp16')):
-    picture = interpreter.StyleTransfer(str(out / name)).stylize(content, bottleneck)  # contract
+    picture = contract.StyleTransfer(str(out / name)).stylize(content, bottleneck)  # contract
     (tmp_path / 'fresh.tflite').write_bytes(export.to_tflite(resumed, kind))
-    fresh = interpreter.StyleTransfer(str(tmp_path / 'fresh.tflite')).stylize(content, bottleneck)
+    fresh = contract.StyleTransfer(str(tmp_path / 'fresh.tflite')).stylize(content, bottleneck)
     np.testing.assert_allclose(picture, fresh, atol=1e-6)
     assert np.abs(picture - initial_out).mean() > 0.05  # not the untrained network
 
@@ -254,7 +255,7 @@ def test_abstraction_paints_new_shapes_in_the_paintings_palette():
 
 
 def test_a_larger_width_goes_on_from_the_narrower_checkpoint(sources, tiny_models, tmp_path):
-  """`--width` above the checkpoint's widens its network (models/widen.py) and trains on from
+  """`--width` above the checkpoint's widens its network (model_building/widen.py) and trains on from
   its step; the wider checkpoints then resume and export at the new width."""
   workdir, wider = tmp_path / 'run', ['--width', '0.25']
   _train(sources, tiny_models, workdir, until=2)  # width 0.125
@@ -275,6 +276,6 @@ def test_a_larger_width_goes_on_from_the_narrower_checkpoint(sources, tiny_model
   assert [row['step'] for row in _log(workdir)] == [2, 3, 4]
   out = tmp_path / 'exported'
   distill.main(['--workdir', str(workdir), '--width', '0.25', '--export', str(out)])
-  model = interpreter.StyleTransfer(str(out / 'house_int8_transfer.tflite'))  # the contract
+  model = contract.StyleTransfer(str(out / 'house_int8_transfer.tflite'))  # the contract
   assert model.stylize(np.full((384, 384, 3), 0.5, np.float32), np.zeros(100, np.float32)).shape \
       == (384, 384, 3)

@@ -1,4 +1,4 @@
-"""`python -m models.optimize` end to end on a small Magenta-like model and generated pictures,
+"""`python -m model_building.optimize` end to end on a small Magenta-like model and generated pictures,
 and the job running what it writes (`--model OUT/fast`)."""
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip('tensorflow')
 
 from conftest import gradient_picture, read_manifest  # noqa: E402
-from models import interpreter, optimize, tiny  # noqa: E402
+from model_building import optimize, tiny
+from models import contract  # noqa: E402
 from pipeline import run as job  # noqa: E402
 
 
@@ -32,7 +33,7 @@ def test_writes_three_models_with_the_published_contract(optimized):
   _, out = optimized
   for folder in ('fast', 'calibrated', 'fp16'):
     path = out / folder / f'stylize_{folder}_transfer.tflite'
-    interpreter.StyleTransfer(str(path))  # names, shapes, float32 in and out
+    contract.StyleTransfer(str(path))  # names, shapes, float32 in and out
 
 
 def test_report_gives_size_latency_and_fidelity_on_held_out_pictures(optimized):

@@ -15,16 +15,9 @@ import re
 
 import numpy as np
 
-from models import interpreter as contract
-from models import quality
-from models import transfer_net
-
-try:
-  from ai_edge_litert.interpreter import Interpreter, OpResolverType
-except ImportError:  # pragma: no cover - TensorFlow carries the same interpreter
-  import tensorflow as tf
-  Interpreter = tf.lite.Interpreter
-  OpResolverType = tf.lite.experimental.OpResolverType
+from model_building import quality, transfer_net
+from models import contract
+from models.contract import Interpreter, OpResolverType
 
 # Output-name patterns of the published convolutions -> the Keras layer (and sub-layer) they fill.
 _CONV = re.compile(r'(contract/conv\d|residual/residual\d/conv\d|expand/conv\d)(?:/conv)?/'

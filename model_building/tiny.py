@@ -6,7 +6,7 @@ something simple but checkable: prediction = a fixed linear map of the style's 8
 transfer = sigmoid(3x3 conv of the content + a colour shift taken from the bottleneck), so outputs
 differ from inputs and from style to style.
 
-    python -m models.tiny OUT_DIR   # writes tiny_prediction.tflite and tiny_transfer.tflite
+    python -m model_building.tiny OUT_DIR   # writes tiny_prediction.tflite and tiny_transfer.tflite
 """
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import os
 import sys
 
 import numpy as np
+import tensorflow as tf
 
-from models import export
-from models import interpreter as contract
+from model_building import export, transfer_net
+from models import contract
 
 
 def _convert(function, module) -> bytes:
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   converter = tf.lite.TFLiteConverter.from_concrete_functions(
       [function.get_concrete_function()], module)
   return converter.convert()
@@ -28,7 +28,6 @@ def _convert(function, module) -> bytes:
 
 def build(out_dir: str, seed: int = 0) -> tuple[str, str]:
   """Writes the tiny prediction and transfer models; returns their paths."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(seed)
   s, c, n = contract.STYLE_SIZE, contract.CONTENT_SIZE, contract.BOTTLENECK_SIZE
 
@@ -85,9 +84,7 @@ def build_magenta_like(path: str, width: float = 0.125, seed: int = 0) -> str:
   """A small random transfer network with the published file's graph: the Magenta transformer
   (MirrorPad, nearest resize, conditional instance norms) under the published scope names, stored
   with float16 weights. It stands in for the published fp16 file when testing the importer and
-  `models.optimize` where ../shared is absent."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from models import transfer_net  # pylint: disable=import-outside-toplevel
+  `model_building.optimize` where ../shared is absent."""
   rng = np.random.default_rng(seed)
   c1, c2, c3 = transfer_net.channels(width)
   n = contract.BOTTLENECK_SIZE

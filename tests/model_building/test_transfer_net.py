@@ -7,9 +7,9 @@ import pytest
 
 tf = pytest.importorskip('tensorflow')
 
-from models import (export, imaging, import_published, interpreter, style_bank, tiny,  # noqa: E402
-                    transfer_net)
-from models.quality import psnr, ssim  # noqa: E402
+from model_building import export, import_published, tiny, transfer_net  # noqa: E402
+from models import contract, imaging, style_bank  # noqa: E402
+from model_building.quality import psnr, ssim  # noqa: E402
 
 
 def _inputs(seed=0, count=1):
@@ -107,7 +107,7 @@ def test_exports_keep_the_published_contract_and_stay_close_to_float(kind, magen
   contents, bottlenecks = _inputs(2, 3)
   path = tmp_path / f'{kind}.tflite'
   path.write_bytes(export.to_tflite(model, kind, lambda: zip(contents, bottlenecks)))
-  transfer = interpreter.StyleTransfer(str(path))  # checks tensor names, shapes, dtypes
+  transfer = contract.StyleTransfer(str(path))  # checks tensor names, shapes, dtypes
   content, bottleneck = contents[0], bottlenecks[0]
   got = transfer.stylize(content, bottleneck)
   float_out = lambda b: np.asarray(model([content[None], b.reshape(1, 1, 1, 100)]))[0]
@@ -174,12 +174,12 @@ def test_the_published_fp16_model_is_rebuilt_exactly(shared):
       assert ssim(got, expected) > min_ssim and psnr(got, expected) > min_psnr, kind
 
 
-def _loaded(data: bytes) -> interpreter.StyleTransfer:
+def _loaded(data: bytes) -> contract.StyleTransfer:
   import tempfile
   with tempfile.NamedTemporaryFile(suffix='.tflite') as f:
     f.write(data)
     f.flush()
-    return interpreter.StyleTransfer(f.name)
+    return contract.StyleTransfer(f.name)
 
 
 def test_the_published_int8_model_is_refused_as_a_source(magenta_dir):
