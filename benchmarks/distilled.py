@@ -18,6 +18,9 @@ import sys
 import time
 
 from benchmarks.record import ROOT, provenance
+from model_building import optimize
+from models import imaging, registry
+from models.contract import StylePredictor
 
 SHARED = ROOT.parent / 'shared'
 MAGENTA = SHARED / 'models' / 'magenta'
@@ -33,9 +36,6 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   if not MAGENTA.is_dir():
     sys.exit(f'{SHARED} is absent: this benchmark needs the published models and photos')
-  from model_building import optimize
-  from models import imaging, registry  # pylint: disable=import-outside-toplevel
-  from models.contract import StylePredictor  # pylint: disable=import-outside-toplevel
   fp16 = str(MAGENTA / registry.REGISTRY['magenta-fp16'].transfer.name)
   int8 = str(MAGENTA / registry.REGISTRY['magenta-int8'].transfer.name)
   predictor = StylePredictor(str(MAGENTA / registry.REGISTRY['magenta-int8'].prediction.name))

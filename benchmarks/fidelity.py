@@ -20,9 +20,6 @@ import statistics
 import sys
 import time
 
-import numpy as np
-from PIL import Image
-
 from benchmarks.metrics import psnr, seam_ratio, ssim
 from models import imaging, tiling
 from models.contract import StylePredictor, StyleTransfer, open_transfer

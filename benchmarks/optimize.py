@@ -1,7 +1,8 @@
-"""Speed and fidelity of `model_building.optimize`'s exports against the published transfer models.
+"""Speed and fidelity of `model_building.optimize`'s exports against the published transfer
+models.
 
-Runs `model_building.optimize` on the published fp16 transfer file (../shared), calibrating on 8 of the
-photos in ../shared/images/content and scoring on the other 5 (never calibrated on), in both the
+Runs `model_building.optimize` on the published fp16 transfer file (../shared), calibrating on 8 of
+the photos in ../shared/images/content and scoring on the other 5 (never calibrated on), in both the
 job's frames ("fit" and "square"), with every third built-in style's bottleneck (those styles are
 left out of calibration too). The published int8 file is timed and scored alongside, in the same
 interleaved rounds, so every latency ratio comes from one run. Writes
@@ -19,6 +20,7 @@ import tempfile
 import time
 
 from benchmarks.record import ROOT, provenance
+from model_building import optimize
 
 SHARED = ROOT.parent / 'shared'
 MAGENTA = SHARED / 'models' / 'magenta'
@@ -36,7 +38,6 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   if not SOURCE.exists():
     sys.exit(f'{SHARED} is absent: this benchmark needs the published models and photos')
-  from model_building import optimize  # pylint: disable=import-outside-toplevel
   photos = sorted((SHARED / 'images' / 'content').iterdir())
   calibration = [str(p) for p in photos if p.name not in EVAL_PHOTOS]
   evaluation = [str(SHARED / 'images' / 'content' / n) for n in EVAL_PHOTOS]

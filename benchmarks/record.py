@@ -12,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def provenance(command: str, started: float) -> dict:
   commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, text=True,
-                          capture_output=True).stdout.strip()
+                          capture_output=True, check=False).stdout.strip()
   return {
       'command': command,
       'date': time.strftime('%Y-%m-%dT%H:%M:%S%z'),

@@ -15,7 +15,7 @@ pair (its fixed cost), hence the marginal, steady-state rate of the full run.
 Writes benchmarks/results/throughput.json.
 
     .venv/bin/python -m benchmarks.throughput [--repeats 3] [--breakdown] [--shared ../shared]
-    .venv/bin/python -m benchmarks.throughput --copies 5 --styles 15 --repeats 1  # the committed run
+    .venv/bin/python -m benchmarks.throughput --copies 5 --styles 15 --repeats 1  # committed
 
 A run of the job has a fixed cost of about 9 s here (launch checks, graph construction, starting
 the worker processes and their interpreters, the small stages, the manifest and the gallery); the
@@ -321,8 +321,9 @@ def _ms(function, *args, repeats: int = 1):
 
 
 def breakdown(inputs: Inputs, repeats: int) -> dict:
-  from PIL import Image
   import numpy as np
+  from PIL import Image
+
   from models.contract import CONTENT_SIZE, StyleTransfer
   from transforms.storage import read_bytes
   steps = Steps()
@@ -361,9 +362,10 @@ def breakdown(inputs: Inputs, repeats: int) -> dict:
     crop = Image.fromarray(np.clip(np.rint(stylized[top:bottom, left:right] * 255.0), 0, 255)
                            .astype(np.uint8))
     size = steps.output_size(framing)
+    region = stylized[top:bottom, left:right]
     _, row['alt_to_uint8_crop_ms'] = _ms(
-        lambda: Image.fromarray(np.clip(np.rint(stylized[top:bottom, left:right] * 255.0), 0, 255)
-                                .astype(np.uint8)), repeats=repeats)
+        lambda region=region: Image.fromarray(np.clip(np.rint(region * 255.0), 0, 255)
+                                              .astype(np.uint8)), repeats=repeats)
     for name, method in (('lanczos', Image.Resampling.LANCZOS),
                          ('bicubic', Image.Resampling.BICUBIC),
                          ('bilinear', Image.Resampling.BILINEAR)):

@@ -28,7 +28,8 @@ from pipeline import run as job
 argv = json.loads(sys.argv[1])
 start = time.monotonic()
 outcome = job.run(argv)
-print(json.dumps({"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"peak_rss_mib": round(peak_kib / 1024, 1),
                   "seconds": round(time.monotonic() - start, 1),
                   "pairs_written": outcome.summary["pairs_written"]}))
 '''

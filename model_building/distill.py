@@ -16,12 +16,12 @@ with the same WORKDIR (a session's background processes end when it stops). With
 `--average-last N` the export is the mean of the weights over the schedule's last N steps; a
 larger `--steps` lengthens a run (a warm restart: the cosine rate rises a little) and its mean
 starts afresh in the new window. A `--width` larger than the last checkpoint's widens its
-network without changing what it computes (`model_building/widen.py`) and trains on from its step; give
-the same `--width` to `--export`:
+network without changing what it computes (`model_building/widen.py`) and trains on from its
+step; give the same `--width` to `--export`:
 
+    M=../shared/models/magenta/magenta_arbitrary-image-stylization-v1-256
     python -m model_building.distill --workdir runs/distill \\
-        --teacher ../shared/models/magenta/magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite \\
-        --predictor ../shared/models/magenta/magenta_arbitrary-image-stylization-v1-256_int8_prediction_1.tflite \\
+        --teacher ${M}_fp16_transfer_1.tflite --predictor ${M}_int8_prediction_1.tflite \\
         --content '../shared/images/content/*' --content skimage \\
         --styles '../shared/images/style/*' --steps 20000
     python -m model_building.distill --workdir runs/distill ... --export models/data/house
@@ -40,7 +40,7 @@ import time
 import numpy as np
 import skimage
 import tensorflow as tf
-from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter
 
 from model_building import export as exporter
 from model_building import transfer_net, widen
@@ -428,7 +428,8 @@ def restore_weights(model, path: str, averaged: bool = False) -> None:
     value = reader.get_tensor(key.format(i))
     if value.shape != tuple(variable.shape):
       raise ValueError(f'{path}: weight {i} ({variable.path}) is {value.shape} in the checkpoint, '
-                       f'{tuple(variable.shape)} in the model: was it trained with another --width?')
+                       f'{tuple(variable.shape)} in the model: was it trained with another '
+                       '--width?')
     variable.assign(value)
 
 

@@ -1,8 +1,8 @@
 """Loads the weights of a published Magenta transfer `.tflite` (which the user supplies) into the
 Keras `TransferNet`, and checks that the two compute the same thing.
 
-The weights are read with the LiteRT interpreter: each convolution of the published graph is found by
-its output tensor's name (`.../contract/conv1/Relu`, `.../residual1/conv2/Conv2D`,
+The weights are read with the LiteRT interpreter: each convolution of the published graph is found
+by its output tensor's name (`.../contract/conv1/Relu`, `.../residual1/conv2/Conv2D`,
 `.../StyleNorm/Conv_1/BiasAdd`...), and its filter and bias constants are followed back through any
 DEQUANTIZE op (fp16 files store them as float16; int8 weights are dequantized too). A file that
 quantizes its activations (the published int8 one) is refused: it is not the float network.
@@ -49,7 +49,8 @@ def _constant(interp, details: dict, producers: dict, index: int) -> np.ndarray:
     shape = [1] * value.ndim
     if q['scales'].size > 1:
       shape[axis] = -1
-    value = (value.astype(np.float32) - q['zero_points'].reshape(shape)) * q['scales'].reshape(shape)
+    zero_points, scales = q['zero_points'].reshape(shape), q['scales'].reshape(shape)
+    value = (value.astype(np.float32) - zero_points) * scales
   return value.astype(np.float32)
 
 
@@ -59,7 +60,7 @@ def read_weights(tflite_path: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarr
                        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
   interp.allocate_tensors()
   details = {d['index']: d for d in interp.get_tensor_details()}
-  ops = interp._get_ops_details()  # pylint: disable=protected-access
+  ops = interp._get_ops_details()
   if any(op['op_name'] == 'QUANTIZE' for op in ops):
     raise NotMagentaTransfer(
         f'{tflite_path} quantizes its activations (an int8 model): its float network cannot be '
@@ -84,7 +85,8 @@ def read_weights(tflite_path: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarr
       key = _layer_name(conv.group(1))
     else:
       raise NotMagentaTransfer(f'{tflite_path}: unexpected convolution {out_name!r}')
-    kernel = _constant(interp, details, producers, op['inputs'][1]).transpose(1, 2, 3, 0)  # OHWI->HWIO
+    # OHWI -> HWIO
+    kernel = _constant(interp, details, producers, op['inputs'][1]).transpose(1, 2, 3, 0)
     bias = _constant(interp, details, producers, op['inputs'][2])
     weights[key] = (kernel, bias)
   if len(epsilons) != 1:
@@ -133,6 +135,7 @@ def check_equivalence(model, tflite_path: str, contents: list[np.ndarray],
       got = model([content[None], np.reshape(bottleneck, (1, 1, 1, -1)).astype(np.float32)])
       worst = min(worst, quality.psnr(np.asarray(got)[0], expected))
   if worst < min_psnr:
-    raise NotMagentaTransfer(f'the Keras rebuild of {tflite_path} differs from it: PSNR {worst:.1f} dB '
+    raise NotMagentaTransfer(f'the Keras rebuild of {tflite_path} differs from it: '
+                             f'PSNR {worst:.1f} dB '
                        f'< {min_psnr} dB')
   return worst

@@ -1,12 +1,14 @@
 """Re-exports a published Magenta transfer model (which you supply) faster and closer to float.
 
-    python -m model_building.optimize --source magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite \\
-        --out optimized/ [--calibration 'gs://my-catalog/sample/*.jpg'] [--styles 'paintings/*.jpg']
+    python -m model_building.optimize --out optimized/ \\
+        --source magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite \\
+        [--calibration 'gs://my-catalog/sample/*.jpg'] [--styles 'paintings/*.jpg']
 
-The source's weights are loaded into the Keras rebuild (`model_building.transfer_net`), checked to compute
-the same thing (PSNR over 100 dB in float), and exported in the forms LiteRT runs fastest:
+The source's weights are loaded into the Keras rebuild (`model_building.transfer_net`), checked
+to compute the same thing (PSNR over 100 dB in float), and exported in the forms LiteRT runs
+fastest:
 
-    OUT/fast/stylize_fast_transfer.tflite              int8 weights, float activations (no calibration)
+    OUT/fast/stylize_fast_transfer.tflite              int8 weights, float activations
     OUT/calibrated/stylize_calibrated_transfer.tflite  full int8, calibrated on your own pictures
     OUT/fp16/stylize_fp16_transfer.tflite              float16 weights, for GPU delegates
     OUT/report.json, OUT/report.md                     size, latency and fidelity of each
@@ -146,8 +148,9 @@ def optimize(source: str, out_dir: str, calibration: list[str] = (), eval_patter
       LOG.warning('no --calibration pictures: skipping the calibrated full-int8 model')
       continue
     rng = np.random.default_rng(0)
-    representative = lambda: ((c, calib_bottlenecks[int(rng.integers(len(calib_bottlenecks)))])
-                              for c in calib_contents for _ in range(2))
+    representative = lambda rng=rng: (
+        (c, calib_bottlenecks[int(rng.integers(len(calib_bottlenecks)))])
+        for c in calib_contents for _ in range(2))
     data = export.to_tflite(model, kind, representative if kind == 'int8' else None)
     path = FileSystems.join(out_dir, folder, f'stylize_{folder}_transfer.tflite')
     _write(path, data)

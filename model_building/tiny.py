@@ -99,7 +99,8 @@ def build_magenta_like(path: str, width: float = 0.125, seed: int = 0) -> str:
             ('transformer/contract/conv3', 3, c2, c3)]
   layers += [(f'transformer/residual/residual{b}/conv{k}', 3, c3, c3)
              for b in range(1, 6) for k in (1, 2)]
-  layers += [('transformer/expand/conv1/conv', 3, c3, c2), ('transformer/expand/conv2/conv', 3, c2, c1),
+  layers += [('transformer/expand/conv1/conv', 3, c3, c2),
+             ('transformer/expand/conv2/conv', 3, c2, c1),
              ('transformer/expand/conv3/conv', 9, c1, 3)]
   for name, kernel, cin, cout in layers:
     conv_weights(name, kernel, cin, cout)

@@ -45,7 +45,7 @@ class _Network:
     try:
       self._interpreter = _interpreter(model_path, num_threads, fast)
       self._interpreter.allocate_tensors()
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:
       raise ModelContractError(f'{model_path} is not a loadable TFLite model: {e}') from e
     by_name = {d['name']: d for d in self._interpreter.get_input_details()}
     outputs = {d['name']: d for d in self._interpreter.get_output_details()}
@@ -54,6 +54,11 @@ class _Network:
       self._input_index[name] = _checked(model_path, 'input', by_name, name, shape)['index']
     out_name, out_shape = self.output
     self._output_index = _checked(model_path, 'output', outputs, out_name, out_shape)['index']
+
+  def output_shape(self) -> tuple[int, ...]:
+    """The output tensor's shape as the file declares it (dynamic sides show as 1)."""
+    return next(tuple(d['shape']) for d in self._interpreter.get_output_details()
+                if d['index'] == self._output_index)
 
   def _run(self, **arrays: np.ndarray) -> np.ndarray:
     for name, array in arrays.items():
@@ -148,7 +153,6 @@ class DynamicStyleTransfer(StyleTransfer):
 def open_transfer(model_path: str, num_threads: int = 1, fast: bool = True) -> StyleTransfer:
   """The right wrapper for a transfer model file: fixed 384x384 output, or dynamic shape."""
   peek = DynamicStyleTransfer(model_path, fast=False)  # no delegate: milliseconds
-  details = peek._interpreter.get_output_details()  # pylint: disable=protected-access
-  shape = tuple(next(d['shape'] for d in details if d['name'] == STYLIZED_IMAGE))
+  shape = peek.output_shape()
   kind = StyleTransfer if shape == StyleTransfer.output[1] else DynamicStyleTransfer
   return kind(model_path, num_threads, fast)

@@ -14,7 +14,6 @@ import threading
 import urllib.request
 
 import fasteners
-
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -77,7 +76,7 @@ def _download(model: ModelFile, cached: str) -> str:
     try:
       with os.fdopen(fd, 'wb') as out, _open_remote(model.uri) as src:
         shutil.copyfileobj(src, out, 1 << 20)
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:
       raise ModelUnavailable(f'Cannot fetch model file {model.uri}: {type(e).__name__}: {e}. '
                              f'{_HOW_TO_SUPPLY}') from e
     digest = _verified(partial, model)

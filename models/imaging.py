@@ -89,7 +89,7 @@ def _exif_bytes(image: Image.Image) -> bytes:
   try:
     exif = image.getexif()
     return exif.tobytes() if exif else b''
-  except Exception:  # pylint: disable=broad-except
+  except Exception:  # noqa: BLE001 - damaged EXIF is dropped, not fatal
     return b''  # unreadable metadata is not worth a picture
 
 

@@ -68,8 +68,8 @@ REGISTRY: dict[str, ModelSet] = {
                    'arbitrary_style_transfer/', 'legacy/style_transfer_quantized_dynamic.tflite')),
 }
 DEFAULT_MODEL = 'magenta-int8'
-# The project's own transfer network (model_building/distill.py: distilled from the published fp16 one,
-# trained from scratch), shipped in the package so the job runs offline with built-in styles;
+# The project's own transfer network (model_building/distill.py: distilled from the published fp16
+# one, trained from scratch), shipped in the package so the job runs offline with built-in styles;
 # other styles still use the published predictor.
 HOUSE_TRANSFER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'house',
                               'house_int8_transfer.tflite')
@@ -112,7 +112,7 @@ def _one_match(folder: str, role: str, optional: bool = False) -> ModelFile | No
   pattern = FileSystems.join(folder, f'*{role}*.tflite')
   try:
     found = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:
     raise ModelSpecError(f'--model {folder!r}: cannot list {pattern}: {e}') from e
   if optional and not found:
     return None

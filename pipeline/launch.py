@@ -47,7 +47,7 @@ def _match(pattern: str, limit: int | None = None) -> list[str]:
     found = storage.match(pattern, limit)
   except ValueError as e:  # FileSystems' way of saying "no filesystem for this scheme"
     raise LaunchError(f'{pattern}: {e}') from None
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
     raise LaunchError(f'cannot list {pattern}: {type(e).__name__}: {e}') from None
   return [m.path for m in found]
 
@@ -61,7 +61,7 @@ def _check_content(patterns: list[str], list_files: list[str]) -> None:
       raise LaunchError(f'--content-list {list_file!r} does not exist')
     try:
       next(inputs.read_list_file(list_file), None)  # its format, from the first row
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
       raise LaunchError(f'--content-list {list_file!r}: {e}') from None
 
 
@@ -81,7 +81,7 @@ def _usable_styles(job: options.JobSettings) -> list[ImageRef]:
   for list_file in job.styles_list:
     try:
       named.extend(inputs.read_list_file(list_file))
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
       raise LaunchError(f'--styles-list {list_file!r}: {type(e).__name__}: {e}') from None
   styles = [dataclasses.replace(ref, version=_style_version(ref.uri))
             for ref in inputs.style_refs(named)]
@@ -95,7 +95,7 @@ def _usable_styles(job: options.JobSettings) -> list[ImageRef]:
         return styles
       imaging.decode(storage.read_bytes(ref.uri), job.max_pixels, min_side=imaging.STYLE_SIZE)
       return styles  # one usable style is enough to start; the rest are checked by the job
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
       problems.append(f'  {ref.uri}: {type(e).__name__}: {e}')
   raise LaunchError('no usable style picture:\n' + '\n'.join(problems or ['  (none given)']))
 
@@ -105,7 +105,7 @@ def _style_version(uri: str) -> str | None:
     return style_bank.version(uri)
   try:
     return storage.version_of(uri)
-  except Exception:  # pylint: disable=broad-except
+  except Exception:  # noqa: BLE001 - no version: its pairs dead-letter later
     return None  # unreadable: the job dead-letters its pairs, with the reason
 
 
@@ -129,7 +129,7 @@ def _check_writable(output: str, run_id: str) -> None:
   try:
     storage.write_bytes(probe, b'ok')
     FileSystems.delete([probe])
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
     raise LaunchError(f'--output {output!r} is not writable: {type(e).__name__}: {e}') from None
 
 
@@ -141,5 +141,5 @@ def for_remote_workers(plan: Plan, beam_options) -> Plan:
         plan, prediction=plan.prediction and workers.reachable_model(plan.prediction,
                                                                      beam_options),
         transfer=workers.reachable_model(plan.transfer, beam_options))
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
     raise LaunchError(f'cannot prepare the remote workers: {e}') from None

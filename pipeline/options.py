@@ -71,7 +71,8 @@ def parser() -> argparse.ArgumentParser:
   models.add_argument('--model', default=registry.DEFAULT_MODEL,
                       help=f'a registered model set ({", ".join(registry.REGISTRY)}; "house" is '
                            'the embedded one), a folder holding one *transfer*.tflite and at '
-                           'most one *prediction*.tflite (e.g. a model_building.optimize output), or '
+                           'most one *prediction*.tflite (e.g. a model_building.optimize '
+                           'output), or '
                            'PREDICTION_URI,TRANSFER_URI (default: %(default)s)')
   models.add_argument('--model-dir', '--model_dir', default=None,
                       help='local folder with the published files under their own names, used '

@@ -17,16 +17,23 @@ import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOptions,
-                                                  StandardOptions, TestOptions)
+from apache_beam.options.pipeline_options import (
+  GoogleCloudOptions,
+  PipelineOptions,
+  StandardOptions,
+  TestOptions,
+)
+from apache_beam.portability.api import beam_provision_api_pb2
+from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
 from pipeline import launch, options, summary, workers
-from transforms.inputs import ContentRefs
-from transforms.storage import write_bytes
-from transforms.manifest import WriteManifest, manifest_dir
 from transforms.gallery import WriteGallery
 from transforms.incremental import DonePairs, PlanPairs
+from transforms.inputs import ContentRefs
+from transforms.manifest import WriteManifest, manifest_dir
 from transforms.records import FAILED, SKIPPED
+from transforms.storage import write_bytes
 from transforms.styles import PredictStyles
 from transforms.stylize import LoadContent, Stylize
 from transforms.write import WriteOutput
@@ -66,7 +73,8 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
               plan.prediction if min(job.strengths) < 1.0 else None), style_map
   ).with_outputs(FAILED, main='pictures')
   written = stylized.pictures | 'WriteOutputs' >> beam.ParDo(
-      WriteOutput(job.output, job.rendering, plan.transfer.sha256)).with_outputs(FAILED, main='rows')
+      WriteOutput(job.output, job.rendering, plan.transfer.sha256)
+  ).with_outputs(FAILED, main='rows')
 
   failures = ((loaded[FAILED], stylized[FAILED], written[FAILED])
               | 'DeadLetters' >> beam.Flatten())
@@ -116,9 +124,6 @@ def _direct_engine(beam_options: PipelineOptions):
   name = (standard.runner or 'DirectRunner').rsplit('.', 1)[-1].lower()
   if standard.streaming or name not in ('direct', 'directrunner', 'switchingdirectrunner'):
     return None  # streaming needs the DirectRunner's other engines: leave the choice to it
-  from apache_beam.portability.api import beam_provision_api_pb2  # pylint: disable=import-outside-toplevel
-  from apache_beam.runners.portability.fn_api_runner import fn_runner  # pylint: disable=import-outside-toplevel
-  from apache_beam.runners.portability.portable_runner import JobServiceHandle  # pylint: disable=import-outside-toplevel
   encoded = JobServiceHandle.encode_pipeline_options(beam_options.get_all_options())
   return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
       beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))

@@ -11,8 +11,13 @@ import dataclasses
 import os
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOptions,
-                                                  SetupOptions, StandardOptions, WorkerOptions)
+from apache_beam.options.pipeline_options import (
+  GoogleCloudOptions,
+  PipelineOptions,
+  SetupOptions,
+  StandardOptions,
+  WorkerOptions,
+)
 
 from models.registry import ModelFile
 from transforms import storage

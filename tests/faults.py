@@ -7,9 +7,8 @@ import struct
 import zlib
 
 import numpy as np
-from PIL import Image
-
 from conftest import gradient_picture
+from PIL import Image
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -189,7 +189,7 @@ def _fresh_beam_credentials():
   except ImportError:  # Beam absent: nothing is cached
     yield
     return
-  cache = auth._Credentials  # pylint: disable=protected-access
+  cache = auth._Credentials
   with cache._credentials_lock:
     saved = (cache._credentials_init, cache._credentials)
     cache._credentials_init, cache._credentials = False, None

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import gradient_picture
 
 from benchmarks.metrics import psnr, seam_ratio, ssim
-from conftest import gradient_picture
 from models import imaging
 
 

@@ -10,11 +10,11 @@ import os
 import subprocess
 import sys
 
+import faults
 import pytest
+from conftest import ROOT, gradient_picture, read_manifest
 from PIL import Image
 
-import faults
-from conftest import ROOT, gradient_picture, read_manifest
 from pipeline import run as job
 
 # name -> (how to make it, expected (status, stage, error_type or message part) for good styles)

@@ -8,9 +8,9 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import read_manifest
 from PIL import Image
 
-from conftest import read_manifest
 from pipeline import run as job
 from transforms.gallery import render_page
 from transforms.records import ManifestRow

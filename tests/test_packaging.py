@@ -31,8 +31,8 @@ def _setup_lists() -> dict[str, list[str]]:
 
 def _pins() -> dict[str, Version]:
   pins = {}
-  for line in (ROOT / 'constraints.txt').read_text().splitlines():
-    line = line.split('#', 1)[0].strip()
+  for raw in (ROOT / 'constraints.txt').read_text().splitlines():
+    line = raw.split('#', 1)[0].strip()
     if line:
       requirement = Requirement(line)
       (spec,) = requirement.specifier

@@ -12,9 +12,9 @@ import os
 
 import google.auth
 from apache_beam.io.filesystems import FileSystems
+from gcs_emulator import PROJECT
 from PIL import Image
 
-from gcs_emulator import PROJECT
 from pipeline import run as job
 
 # Content pictures of the `pictures` fixture and their sizes (the default --max-size 1024 keeps

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
+from conftest import gradient_picture, read_manifest
 from PIL import Image
 
-from conftest import gradient_picture, read_manifest
 from pipeline import run as job
 
 

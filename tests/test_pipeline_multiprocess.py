@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import read_manifest
 from PIL import Image
 
-from conftest import read_manifest
 from pipeline import run as job
 
 

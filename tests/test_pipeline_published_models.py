@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
+from conftest import read_manifest
 from PIL import Image, ImageOps
 
-from conftest import read_manifest
 from models.registry import REGISTRY
 from pipeline import run as job
 

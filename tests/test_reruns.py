@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import os
-import pathlib
 import signal
 import subprocess
 import sys
 import time
 
+from conftest import ROOT, gradient_picture, read_manifest
 from PIL import Image
 
-from conftest import ROOT, gradient_picture, read_manifest
 from pipeline import run as job
 
 

@@ -10,8 +10,8 @@ import collections
 import pytest
 from apache_beam.io.filesystem import FileMetadata, MatchResult
 from apache_beam.io.localfilesystem import LocalFileSystem
-
 from conftest import read_manifest
+
 from pipeline import run as job
 from transforms import storage
 

@@ -13,8 +13,8 @@ import logging
 import urllib.parse
 
 import apache_beam as beam
-from PIL import Image
 from apache_beam.io.filesystems import FileSystems
+from PIL import Image
 
 from models import rendering
 from transforms.records import FAILED, ManifestRow
@@ -42,7 +42,7 @@ def _write_thumbnail(row, output: str) -> None:
   try:
     write_bytes(FileSystems.join(output, thumbnail_path(relative)),
                 thumbnail_bytes(read_bytes(row.output_uri)), 'image/jpeg')
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:  # noqa: BLE001 - the gallery is best effort
     logging.warning('thumbnail of %s not written: %s', row.output_uri, e)
 
 
@@ -134,5 +134,5 @@ def _write_page(contents, output: str, run_id: str) -> None:
   try:
     page = render_page([(key, list(rows)) for key, rows in contents], output, run_id)
     write_bytes(FileSystems.join(output, 'index.html'), page.encode(), 'text/html')
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:  # noqa: BLE001 - the gallery is best effort
     logging.warning('gallery not written: %s: %s', type(e).__name__, e)

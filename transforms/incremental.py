@@ -20,11 +20,17 @@ from apache_beam.metrics import Metrics
 
 from models import style_bank
 from models.rendering import Rendering
-from transforms.storage import version_of
 from transforms.manifest import manifest_dir
-from transforms.records import (METRICS_NAMESPACE, SKIPPED, WRITTEN, ContentToDo, ImageRef,
-                                ManifestRow,
-                                StyleResult)
+from transforms.records import (
+  METRICS_NAMESPACE,
+  SKIPPED,
+  WRITTEN,
+  ContentToDo,
+  ImageRef,
+  ManifestRow,
+  StyleResult,
+)
+from transforms.storage import version_of
 from transforms.write import output_uri
 
 
@@ -103,8 +109,9 @@ class PlanPairs(beam.DoFn):
     for uri, fp, _ in sorted(groups['done'], key=lambda done: tuple(done[2])):
       latest[uri] = fp
     refs = {(ref.uri, ref.id, ref.problem): ref for ref in groups['ref']}  # listed twice: once
-    for ref in refs.values():
+    for listed in refs.values():
       self._contents.inc()
+      ref = listed
       if ref.version is None and ref.problem is None:
         ref = dataclasses.replace(ref, version=_version_or_none(ref.uri))
       todo = {}
@@ -132,5 +139,5 @@ def _version_or_none(uri: str) -> str | None:
   """A missing or unlistable file has no version; reading it later makes the dead letter."""
   try:
     return version_of(uri)
-  except Exception:  # pylint: disable=broad-except
+  except Exception:  # noqa: BLE001 - no version: reading it dead-letters
     return None

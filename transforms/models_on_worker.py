@@ -27,7 +27,7 @@ class LoadsModel:
     if self._model is None:  # this instance needs no network (built-in styles only)
       return
     path, _ = local_copy(self._model)
-    self._network = self.network_class(path, self._num_threads)  # pylint: disable=not-callable
+    self._network = self.network_class(path, self._num_threads)
     self._unreported_loads += 1
 
   def start_bundle(self):

@@ -7,9 +7,9 @@ from apache_beam.metrics import Metrics
 from models import imaging, style_bank
 from models.contract import StylePredictor
 from models.registry import ModelFile
-from transforms.storage import read_bytes
 from transforms.models_on_worker import LoadsModel, timed_ms
 from transforms.records import METRICS_NAMESPACE, Failure, ImageRef, StyleResult
+from transforms.storage import read_bytes
 
 
 class PredictStyle(LoadsModel, beam.DoFn):
@@ -41,7 +41,7 @@ class PredictStyle(LoadsModel, beam.DoFn):
       decoded = imaging.decode(data, self._max_pixels, min_side=imaging.STYLE_SIZE)
       stage = 'predict_style'
       bottleneck, ms = timed_ms(self._network.predict, imaging.style_input(decoded.image))
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:  # noqa: BLE001 - any failure becomes a dead letter
       self._failed.inc()
       yield ref.id, StyleResult(ref, error=Failure.of(e, stage, style_id=ref.id))
       return

@@ -9,13 +9,20 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from models import imaging, rendering, tiling
-from models.fetch import local_copy
 from models.contract import StylePredictor, open_transfer
+from models.fetch import local_copy
 from models.registry import ModelFile
-from transforms.storage import read_bytes
 from transforms.models_on_worker import LoadsModel, timed_ms
-from transforms.records import (FAILED, METRICS_NAMESPACE, ContentImage, ContentToDo, Failure,
-                                StyleResult, StylizedImage)
+from transforms.records import (
+  FAILED,
+  METRICS_NAMESPACE,
+  ContentImage,
+  ContentToDo,
+  Failure,
+  StyleResult,
+  StylizedImage,
+)
+from transforms.storage import read_bytes
 
 
 def _charge_every_style(failure: Failure, todo: ContentToDo):
@@ -57,7 +64,7 @@ class LoadContent(beam.DoFn):
                    else None)
       working = (tiling.working_input(decoded.image, render.frame, render.working_size)
                  if render.working_size else None)
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:  # noqa: BLE001 - any failure becomes a dead letter
       self._failed.inc()
       yield from _charge_every_style(Failure.of(e, stage, ref), todo)
       return
@@ -117,7 +124,7 @@ class Stylize(LoadsModel, beam.DoFn):
                                content.working, bottleneck, content.size)
         picture = rendering.finish(painted, self._render, content.crop, content.source,
                                    content.alpha)
-      except Exception as e:  # pylint: disable=broad-except
+      except Exception as e:  # noqa: BLE001 - any failure becomes a dead letter
         yield beam.pvalue.TaggedOutput(FAILED, Failure.of(e, 'stylize', ref, style_id, strength))
         continue
       self._stylized.inc()

@@ -6,9 +6,15 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from models import rendering
+from transforms.records import (
+  FAILED,
+  METRICS_NAMESPACE,
+  WRITTEN,
+  Failure,
+  ManifestRow,
+  StylizedImage,
+)
 from transforms.storage import write_bytes
-from transforms.records import (FAILED, METRICS_NAMESPACE, WRITTEN, Failure, ManifestRow,
-                                StylizedImage)
 
 
 def output_uri(output: str, style_id: str, content_id: str, extension: str,
@@ -36,7 +42,7 @@ class WriteOutput(beam.DoFn):
       data = rendering.encode(item.picture, self._render, item.exif)
       stage = 'write'
       write_bytes(uri, data, rendering.MIME_TYPES[self._render.fmt])
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:  # noqa: BLE001 - any failure becomes a dead letter
       yield beam.pvalue.TaggedOutput(
           FAILED, Failure.of(e, stage, item.ref, item.style_id, item.strength))
       return

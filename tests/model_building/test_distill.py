@@ -8,13 +8,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import gradient_picture
 from PIL import Image
 
-pytest.importorskip('tensorflow')
-
-from conftest import gradient_picture  # noqa: E402
 from model_building import distill, export, transfer_net
-from models import contract  # noqa: E402
+from models import contract
 
 
 @pytest.fixture
@@ -69,7 +67,7 @@ def test_cache_train_resume_and_export(sources, tiny_models, tmp_path):
   resumed, uninterrupted = (distill.restore_for_export(str(w), 0.125)[0] for w in (workdir,
                                                                                      straight))
   initial = transfer_net.build(width=0.125)
-  for a, b, c in zip(resumed.weights, uninterrupted.weights, initial.weights):
+  for a, b in zip(resumed.weights, uninterrupted.weights):
     np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
   assert any(not np.allclose(a.numpy(), c.numpy()) for a, c in zip(resumed.weights,
                                                                     initial.weights))
@@ -101,7 +99,7 @@ def test_weight_averaging_exports_the_mean_of_the_last_checkpoints(sources, tiny
   _train(sources, tiny_models, tmp_path / 'run', extra=every_step)
   _assert_exports_the_mean_of(tmp_path / 'run', 3, 4)
   # Before the window a checkpoint holds no mean.
-  assert not distill._holds_average(  # pylint: disable=protected-access
+  assert not distill._holds_average(
       str(tmp_path / 'run' / 'checkpoints' / 'ckpt-2'))
 
 
@@ -178,7 +176,8 @@ def test_same_seed_same_cache(sources, tiny_models, tmp_path):
 
 def test_a_glob_that_matches_nothing_is_a_clear_error(sources, tiny_models, tmp_path, capsys):
   with pytest.raises(SystemExit):
-    distill.main(['--workdir', str(tmp_path / 'w'), '--teacher', f'{tiny_models}/tiny_transfer.tflite',
+    distill.main(['--workdir', str(tmp_path / 'w'),
+                  '--teacher', f'{tiny_models}/tiny_transfer.tflite',
                   '--predictor', f'{tiny_models}/tiny_prediction.tflite',
                   '--content', str(sources / 'photos' / '*.typo'),
                   '--styles', str(sources / 'paintings' / '*.png')])
@@ -255,8 +254,8 @@ def test_abstraction_paints_new_shapes_in_the_paintings_palette():
 
 
 def test_a_larger_width_goes_on_from_the_narrower_checkpoint(sources, tiny_models, tmp_path):
-  """`--width` above the checkpoint's widens its network (model_building/widen.py) and trains on from
-  its step; the wider checkpoints then resume and export at the new width."""
+  """`--width` above the checkpoint's widens its network (model_building/widen.py) and trains on
+  from its step; the wider checkpoints then resume and export at the new width."""
   workdir, wider = tmp_path / 'run', ['--width', '0.25']
   _train(sources, tiny_models, workdir, until=2)  # width 0.125
   narrow = transfer_net.build(width=0.125)
@@ -270,7 +269,8 @@ def test_a_larger_width_goes_on_from_the_narrower_checkpoint(sources, tiny_model
   assert np.abs(new - old).max() < 0.01 < np.abs(
       transfer_net.build(width=0.25).weights[0].numpy()[..., :old.shape[-1]] - old).max()
   with pytest.raises(ValueError, match='another --width'):
-    distill.restore_weights(transfer_net.build(width=0.125), str(workdir / 'checkpoints' / 'ckpt-3'))
+    distill.restore_weights(transfer_net.build(width=0.125),
+                            str(workdir / 'checkpoints' / 'ckpt-3'))
 
   _train(sources, tiny_models, workdir, extra=wider)  # resumes the wide checkpoint
   assert [row['step'] for row in _log(workdir)] == [2, 3, 4]

@@ -1,18 +1,16 @@
-"""`python -m model_building.optimize` end to end on a small Magenta-like model and generated pictures,
-and the job running what it writes (`--model OUT/fast`)."""
+"""`python -m model_building.optimize` end to end on a small Magenta-like model and generated
+pictures, and the job running what it writes (`--model OUT/fast`)."""
 from __future__ import annotations
 
 import json
 import shutil
 
 import pytest
+from conftest import gradient_picture, read_manifest
 
-pytest.importorskip('tensorflow')
-
-from conftest import gradient_picture, read_manifest  # noqa: E402
 from model_building import optimize, tiny
-from models import contract  # noqa: E402
-from pipeline import run as job  # noqa: E402
+from models import contract
+from pipeline import run as job
 
 
 @pytest.fixture(scope='module')

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-tf = pytest.importorskip('tensorflow')
-
-from model_building import export, import_published, tiny, transfer_net  # noqa: E402
-from models import contract, imaging, style_bank  # noqa: E402
-from model_building.quality import psnr, ssim  # noqa: E402
+from model_building import export, import_published, tiny, transfer_net
+from model_building.quality import psnr, ssim
+from models import contract, imaging, style_bank
 
 
 def _inputs(seed=0, count=1):
@@ -70,7 +69,7 @@ def test_symmetric_pad_from_slices_equals_mirror_pad():
 
 
 def test_training_and_export_forms_share_weights_and_values():
-  import keras  # pylint: disable=import-outside-toplevel
+  import keras
   keras.utils.set_random_seed(0)
   trained = transfer_net.build(width=0.125, batch_size=None, for_export=False)
   exported = transfer_net.build(width=0.125)

@@ -4,9 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip('tensorflow')
-
-from model_building import transfer_net, widen  # noqa: E402
+from model_building import transfer_net, widen
 
 
 def _random_network(width, rng, size=32):

@@ -6,8 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from models.contract import (BadModelInput, ModelContractError, StylePredictor,
-                                StyleTransfer)
+from models.contract import BadModelInput, ModelContractError, StylePredictor, StyleTransfer
 
 
 def _tiny(tiny_models, role):

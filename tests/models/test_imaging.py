@@ -5,9 +5,9 @@ import io
 
 import numpy as np
 import pytest
+from conftest import gradient_picture
 from PIL import Image
 
-from conftest import gradient_picture
 from models import imaging
 
 

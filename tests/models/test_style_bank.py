@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import read_manifest
+
 from models import imaging, style_bank
 from models.contract import StylePredictor
 from models.registry import REGISTRY

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import gradient_picture
+
 from models import imaging, tiling
 
 

@@ -8,8 +8,8 @@ import tarfile
 
 from apache_beam.options.pipeline_options import SetupOptions
 from apache_beam.portability.api import beam_runner_api_pb2
-
 from gcs_emulator import PROJECT
+
 from pipeline import run as job
 from pipeline.workers import SETUP_FILE, STAGED_MODELS
 

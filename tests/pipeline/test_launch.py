@@ -87,5 +87,5 @@ def test_command_line_says_what_is_missing(capsys):
 def test_the_direct_runner_runs_on_its_batch_engine_without_trying_prism(args, direct):
   from apache_beam.options.pipeline_options import PipelineOptions
   from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
-  engine = job._direct_engine(PipelineOptions(args))  # pylint: disable=protected-access
+  engine = job._direct_engine(PipelineOptions(args))
   assert isinstance(engine, FnApiRunner) if direct else engine is None
