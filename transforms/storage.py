@@ -9,23 +9,17 @@ from __future__ import annotations
 import logging
 import uuid
 
+import requests
 from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.utils import retry
+from google.api_core.exceptions import GoogleAPICallError
 
 from transforms.records import METRICS_NAMESPACE
 
-try:
-  from google.api_core.exceptions import GoogleAPICallError
-except ImportError:  # the GCP extra is not installed
-  GoogleAPICallError = ()
-
-try:  # the HTTP library under google-cloud-storage raises its own kinds of network error
-  import requests
-  _LIBRARY_NETWORK_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
-except ImportError:
-  _LIBRARY_NETWORK_ERRORS = ()
+# The HTTP library under google-cloud-storage raises its own kinds of network error.
+_LIBRARY_NETWORK_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
 
 RETRIES = 4
 INITIAL_DELAY_SECS = 0.5
@@ -38,7 +32,7 @@ def is_transient(error: BaseException) -> bool:
     return all(is_transient(e) for e in error.exception_details.values())
   if isinstance(error, _PERMANENT):
     return False
-  if GoogleAPICallError and isinstance(error, GoogleAPICallError):
+  if isinstance(error, GoogleAPICallError):
     code = error.code or 0
     return code in _TRANSIENT_CODES or code >= 500
   return isinstance(error, (ConnectionError, TimeoutError) + _LIBRARY_NETWORK_ERRORS)
