@@ -105,8 +105,8 @@ def style_crops(painting: Image.Image, rng: np.random.Generator, count: int) -> 
 def recolour(painting: Image.Image, rng: np.random.Generator) -> Image.Image:
   """`painting` with its hues turned by a random angle and its saturation and contrast changed: a
   style no painting here has, yet a painter's. A dozen paintings leave held-out ones far outside
-  the Gaussian fitted to their bottlenecks (Mahalanobis distance ~40 in 100 dimensions); adding one
-  recolouring of each brings them to ~22, and the student then meets such styles in training."""
+  the Gaussian fitted to their bottlenecks; one recolouring of each brings them much nearer
+  (training/README.md), and the student then meets such styles in training."""
   hue, saturation, value = painting.convert('HSV').split()
   turn = int(rng.integers(256))
   hue = hue.point(lambda h: (h + turn) % 256)
@@ -118,7 +118,7 @@ def recolour(painting: Image.Image, rng: np.random.Generator) -> Image.Image:
 def abstraction(painting: Image.Image, rng: np.random.Generator, size: int = 512) -> Image.Image:
   """A geometric abstraction in `painting`'s palette over its brushwork: hard-edged shapes in
   flat colours, a kind of painting the twelve here lack. Held-out paintings then lie nearer the
-  fitted Gaussian still (Mahalanobis distance ~22 -> ~17-20)."""
+  fitted Gaussian still (training/README.md)."""
   counts = painting.quantize(8).convert('RGB').getcolors(8)  # (count, colour) pairs
   colours = [colour for _, colour in sorted(counts, reverse=True)]
   pick = lambda: colours[int(rng.integers(len(colours)))]
@@ -148,7 +148,7 @@ def random_bottleneck(styles: np.ndarray, own: np.ndarray, rng: np.random.Genera
 
   The student maps a bottleneck to its norms' scales and shifts linearly, so a direction of the
   100 that no training bottleneck takes keeps its random start, and a held-out painting that takes
-  it is rendered wrong: 4 crops of each of 12 paintings left ~20% of a held-out painting's
+  it is rendered wrong: a few crops of each painting leave part of a held-out painting's
   bottleneck outside their span; 16 crops each span all 100 (`build_cache`), and the Gaussian
   draws fill the space between the paintings instead of a dozen clusters."""
   pick = lambda: styles[rng.integers(len(styles))]
@@ -263,7 +263,7 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
   With `average_last`, each checkpoint of the schedule's last `average_last` steps is also folded
   into a running mean of the weights, kept in the checkpoint, which `export` then writes (weight
   averaging, as SWA: at the schedule's low learning rate the weights still jitter from checkpoint
-  to checkpoint, ~0.1 dB of held-out PSNR here, and their mean is nearer the valley's floor).
+  to checkpoint, and their mean is nearer the valley's floor; training/README.md has the gain).
 
   The loss is L1 + (1 - SSIM) / 2, plus `psnr_weight` x the batch's mean log10 MSE per picture
   (-PSNR / 10): the benchmark's mean PSNR is a mean of logs, which L1 does not pull on directly."""
@@ -315,7 +315,7 @@ def train(workdir: str, data: dict, steps: int, batch: int, seed: int, width: fl
     LOG.info('resumed from %s at step %d', manager.latest_checkpoint, int(step))
   n = len(data['content'])
 
-  @tf.function(jit_compile=xla)  # XLA: ~2x faster steps on this CPU
+  @tf.function(jit_compile=xla)  # XLA: faster steps on CPU
   def train_step(content, bottleneck, target):
     with tf.GradientTape() as tape:
       out = model([content, bottleneck], training=True)

@@ -6,8 +6,8 @@ Every export keeps float32 inputs and outputs and the published tensor names and
 - `int8-weights`: int8 weights, float activations (dynamic range): no calibration, close to float;
 - `int8-storage`: the same int8 weights, each handed to its op by a DEQUANTIZE op, which the runtime
   (XNNPACK included) runs once at load: int8 size, float arithmetic. Dynamic-range ops also round
-  each layer's input to int8 on the fly; across the 38 layers of the house model that cost 0.02
-  SSIM (0.770 -> 0.788 on the held-out benchmark pairs), with no speed gained on this CPU;
+  each layer's input to int8 on the fly, which costs the small house model fidelity (docs/models.md,
+  benchmarks/results/distilled.json);
 - `int8`: full integer, calibrated on representative (content, bottleneck) pairs;
 - `fp16`: float16 weights, for GPU delegates;
 - `float32`: the reference.

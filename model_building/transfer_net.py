@@ -9,7 +9,7 @@ are 1x1 convolutions of the 100-float style bottleneck.
 Three forms differ from the published graph, none in value (see
 `tests/model_building/test_transfer_net.py`):
 - reflect padding is single-row/column slices with explicit sizes joined by concatenation, because
-  XNNPACK does not take MIRROR_PAD (the published int8 file spends ~2/3 of its time there);
+  XNNPACK does not take MIRROR_PAD (most of the published int8 file's time goes there);
 - the two 9x9 convolutions at full resolution (3 -> 8 and 8 -> 3 channels) run on 2x2 blocks
   (space_to_depth, a 5x5 convolution into 4x the channels, depth_to_space), and each x2
   upsampling + 3x3 convolution runs as a sub-pixel convolution of the smaller picture: XNNPACK's

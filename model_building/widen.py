@@ -1,7 +1,7 @@
 """Widens a trained transfer network without changing what it computes (Net2WiderNet).
 
 Why: the house student stopped improving at width 0.25 on this CPU, and starting a wider one from
-scratch would throw away ~23k steps of training. Each new channel repeats an existing one (the
+scratch would throw away the steps it had trained. Each new channel repeats an existing one (the
 same weights in the layer that makes it, and in its style norm, so the same values after the
 norm's statistics and the ReLU), and each layer that reads the repeated channel shares the old
 weight between the copies, so the sums are unchanged. The shares are unequal (random, summing to
