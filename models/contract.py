@@ -8,13 +8,7 @@ An interpreter is not thread-safe: keep one per DoFn instance (one per thread of
 from __future__ import annotations
 
 import numpy as np
-
-try:
-  from ai_edge_litert.interpreter import Interpreter, OpResolverType
-except ImportError:  # LiteRT is the runtime workers install; TensorFlow also carries one.
-  import tensorflow as tf
-  Interpreter = tf.lite.Interpreter
-  OpResolverType = tf.lite.experimental.OpResolverType
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 STYLE_IMAGE = 'style_image'
 CONTENT_IMAGE = 'content_image'
