@@ -3,6 +3,8 @@
 # published fp16 one in ../shared, then exports it into models/data/house. See training/README.md.
 #   training/train_house.sh            resume to the end of the schedule, in the foreground
 #   training/train_house.sh --until N  stop after step N (a session's share), resume later
+# Needs .venv with TensorFlow: the building extra (.venv/bin/pip install -c constraints.txt
+# -e '.[building]') or the test extras ./run_tests.sh installs.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SHARED="${STYLIZE_SHARED:-$ROOT/../shared}"
