@@ -54,18 +54,23 @@ def gradient_picture(width: int, height: int, seed: int = 0) -> Image.Image:
   return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
+def make_pictures(root: pathlib.Path) -> pathlib.Path:
+  """content/ (3 pictures, two of them named the same in different folders) and styles/ (2)."""
+  (root / 'content' / 'a').mkdir(parents=True)
+  (root / 'content' / 'b').mkdir()
+  (root / 'styles').mkdir()
+  gradient_picture(320, 200, 1).save(root / 'content' / 'a' / 'photo.jpg', quality=95)
+  gradient_picture(200, 300, 2).save(root / 'content' / 'b' / 'photo.jpg', quality=95)
+  gradient_picture(150, 150, 3).save(root / 'content' / 'b' / 'square.png')
+  gradient_picture(300, 300, 4).save(root / 'styles' / 'warm.png')
+  gradient_picture(256, 400, 5).save(root / 'styles' / 'cool.jpg', quality=95)
+  return root
+
+
 @pytest.fixture
 def pictures(tmp_path) -> pathlib.Path:
-  """content/ (3 pictures, two of them named the same in different folders) and styles/ (2)."""
-  (tmp_path / 'content' / 'a').mkdir(parents=True)
-  (tmp_path / 'content' / 'b').mkdir()
-  (tmp_path / 'styles').mkdir()
-  gradient_picture(320, 200, 1).save(tmp_path / 'content' / 'a' / 'photo.jpg', quality=95)
-  gradient_picture(200, 300, 2).save(tmp_path / 'content' / 'b' / 'photo.jpg', quality=95)
-  gradient_picture(150, 150, 3).save(tmp_path / 'content' / 'b' / 'square.png')
-  gradient_picture(300, 300, 4).save(tmp_path / 'styles' / 'warm.png')
-  gradient_picture(256, 400, 5).save(tmp_path / 'styles' / 'cool.jpg', quality=95)
-  return tmp_path
+  """The sample pictures of `make_pictures`, fresh for one test."""
+  return make_pictures(tmp_path)
 
 
 def read_manifest(output: pathlib.Path, kind: str = 'results') -> list[dict]:
