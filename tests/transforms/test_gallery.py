@@ -1,0 +1,111 @@
+"""The contact sheet: the page's HTML, WriteGallery in a small pipeline over real outputs, and the
+page opened in headless Chromium."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.testing import test_pipeline
+from conftest import gradient_picture
+from PIL import Image
+
+from models.rendering import Rendering
+from transforms import inputs
+from transforms.gallery import WriteGallery, render_page
+from transforms.records import Failure, ManifestRow, StylizedImage
+from transforms.write import WriteOutput
+
+REQUIRE_CHROMIUM_ENV = 'STYLIZE_REQUIRE_CHROMIUM'
+
+
+def test_page_shows_failures_and_links_relatively():
+  pair = {'content_id': 'my photo-1', 'content_uri': '/in/my photo.jpg', 'style_id': 'wave',
+          'model_sha256': 'abc'}
+  rows = [
+      ManifestRow(**pair, strength=1.0, status='written', output_uri='/out/wave/my photo-1.jpg'),
+      ManifestRow(**pair, strength=0.5, status='failed', stage='stylize',
+                  error_type='BadModelInput', message='values <must> lie in [0, 1]')]
+  page = render_page([('my photo-1', rows)], '/out', 'r1')
+  assert 'href="wave/my%20photo-1.jpg"' in page
+  assert 'src="_gallery/wave/my%20photo-1.jpg"' in page
+  assert '<th>wave</th>' in page and '<th>wave @ 0.5</th>' in page
+  assert 'class="failed"' in page and '&lt;must&gt;' in page and '<must>' not in page
+
+
+def written_rows(output, contents=('a', 'b', 'c'), styles=('warm', 'cool')) -> list[ManifestRow]:
+  """Real outputs, written by WriteOutput (a PNG with transparency among them), and their rows."""
+  write = WriteOutput(str(output), Rendering(fmt='png'), 'sha')
+  write.setup()
+  rows = []
+  for k, content_id in enumerate(contents):
+    picture = gradient_picture(120 + 40 * k, 90, seed=k)
+    if content_id == 'c':
+      picture.putalpha(Image.new('L', picture.size, 128))
+    for style_id in styles:
+      rows += write.process(StylizedImage(
+          ref=inputs.content_ref(f'/in/{content_id}.jpg', content_id), style_id=style_id,
+          strength=1.0, fingerprint='fp', picture=picture))
+  return rows
+
+
+def gallery(output, rows, max_rows=200):
+  with test_pipeline.TestPipeline() as p:
+    _ = p | beam.Create(rows) | WriteGallery(str(output), 'r1', max_rows)
+
+
+def test_the_gallery_shows_the_first_contents_with_a_thumbnail_per_output(tmp_path):
+  rows = written_rows(tmp_path)
+  gallery(tmp_path, rows, max_rows=2)
+  page = (tmp_path / 'index.html').read_text()
+  assert re.findall(r'<tbody>\n<tr><th title="/in/a.jpg">a</th>.*\n<tr><th title="/in/b.jpg">b'
+                    r'</th>.*\n</tbody>', page)  # 'c' sorts last: not shown
+  thumbs = sorted(p.relative_to(tmp_path / '_gallery').as_posix()
+                  for p in (tmp_path / '_gallery').rglob('*.jpg'))
+  assert thumbs == ['cool/a.jpg', 'cool/b.jpg', 'warm/a.jpg', 'warm/b.jpg']
+  for thumb in (tmp_path / '_gallery').rglob('*.jpg'):
+    with Image.open(thumb) as small:
+      assert small.format == 'JPEG' and max(small.size) <= 192
+
+
+def test_a_failed_gallery_never_fails_the_run(tmp_path):
+  """The page is a convenience: where it cannot be written the pipeline still ends well."""
+  rows = written_rows(tmp_path / 'out', contents=('a',), styles=('warm',))
+  (tmp_path / 'out' / 'index.html').mkdir()  # a folder where the page should go
+  gallery(tmp_path / 'out', rows)
+  assert (tmp_path / 'out' / '_gallery' / 'warm' / 'a.jpg').is_file()
+
+
+def _chromium():
+  found = shutil.which('chromium') or shutil.which('chromium-browser')
+  if not found:
+    if os.environ.get(REQUIRE_CHROMIUM_ENV):
+      pytest.fail(f'chromium is missing and ${REQUIRE_CHROMIUM_ENV} says it must be there')
+    pytest.skip('chromium is not installed (apt-get install chromium)')
+  return [found, '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+          '--disable-background-networking', '--disable-component-update', '--disable-sync',
+          '--allow-file-access-from-files', '--window-size=1400,1000']
+
+
+def test_gallery_opens_in_chromium_with_every_thumbnail(tmp_path):
+  browser = _chromium() + [f'--user-data-dir={tmp_path / "profile"}']
+  out = tmp_path / 'out'
+  broken = inputs.content_ref('/in/broken.jpg', 'broken')
+  failed = [Failure.of(ValueError('not a picture'), 'decode', broken, style_id, 1.0).row('sha')
+            for style_id in ('warm', 'cool')]
+  gallery(out, written_rows(out) + failed)
+  page = out / 'index.html'
+  dom = subprocess.run(browser + ['--virtual-time-budget=5000', '--dump-dom', page.as_uri()],
+                       capture_output=True, text=True, timeout=120, check=True).stdout
+  assert len(re.findall(r'<img class="thumb"', dom)) == 6
+  assert re.search(r'data-loaded="6"', dom), 'every thumbnail must load'
+  assert dom.count('class="failed"') == 2  # broken.jpg in both styles
+  shot = tmp_path / 'shot.png'
+  subprocess.run(browser + [f'--screenshot={shot}', page.as_uri()], capture_output=True,
+                 timeout=120, check=True)
+  pixels = np.asarray(Image.open(shot).convert('RGB'), np.float32)
+  assert pixels.std() > 20, 'the screenshot is blank'

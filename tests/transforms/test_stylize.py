@@ -1,0 +1,311 @@
+"""The content branch's two DoFns, called as Beam calls them (`setup`, then `process`), on real
+pictures and the tiny generated models: what each yields, and each dead letter's stage and reason.
+
+`LoadContent` turns a `ContentToDo` into a framed `ContentImage`, or charges its failure to every
+(style, strength) it needed; `Stylize` paints one `StylizedImage` per pair, or a dead letter.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+import faults
+import numpy as np
+import pytest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.testing import test_pipeline
+from conftest import gradient_picture
+from PIL import Image
+
+from models import imaging, registry
+from models.rendering import Rendering
+from transforms import inputs
+from transforms.records import (
+  FAILED,
+  ContentImage,
+  ContentToDo,
+  Failure,
+  ImageRef,
+  StyleResult,
+  StylizedImage,
+)
+from transforms.styles import PredictStyle
+from transforms.stylize import LoadContent, Stylize
+
+MAX_PIXELS = imaging.DEFAULT_MAX_PIXELS
+DEFAULT = Rendering()
+
+
+@pytest.fixture(scope='module')
+def models(tiny_models):
+  """The tiny model set as the launcher resolves it: (prediction, transfer) ModelFiles."""
+  chosen = registry.resolve_model_set(tiny_models)
+  return chosen.prediction, chosen.transfer
+
+
+@pytest.fixture(scope='module')
+def styles(models, tmp_path_factory):
+  """{style_id: StyleResult} for two generated paintings, predicted by the tiny predictor."""
+  folder = tmp_path_factory.mktemp('styles')
+  gradient_picture(300, 300, 4).save(folder / 'warm.png')
+  gradient_picture(256, 400, 5).save(folder / 'cool.jpg', quality=95)
+  predict = PredictStyle(models[0], 1, MAX_PIXELS)
+  predict.setup()
+  return dict(result for name in ('warm.png', 'cool.jpg')
+              for result in predict.process(ImageRef(str(folder / name), name.split('.')[0])))
+
+
+def todo(path, style_ids=('warm',), strengths=(1.0,), given_id=None) -> ContentToDo:
+  return ContentToDo(inputs.content_ref(str(path), given_id),
+                     {(s, k): f'fp-{s}-{k}' for s in style_ids for k in strengths})
+
+
+def load(item: ContentToDo, render: Rendering = DEFAULT, max_pixels: int = MAX_PIXELS):
+  step = LoadContent(render, max_pixels)
+  step.setup()
+  return list(step.process(item))
+
+
+def stylize(content: ContentImage, styles, transfer, render: Rendering = DEFAULT,
+            prediction=None):
+  step = Stylize(transfer, 1, render, prediction)
+  step.setup()
+  return list(step.process(content, styles))
+
+
+def dead_letters(outputs) -> list[Failure]:
+  found = [o for o in outputs if isinstance(o, beam.pvalue.TaggedOutput)]
+  assert all(o.tag == FAILED for o in found)
+  return [o.value for o in found]
+
+
+def main_outputs(outputs) -> list:
+  return [o for o in outputs if not isinstance(o, beam.pvalue.TaggedOutput)]
+
+
+def painted_size(path, styles, models, render: Rendering = DEFAULT):
+  (content,) = load(todo(path), render)
+  (picture,) = stylize(content, styles, models[1], render)
+  return picture.picture.size
+
+
+@pytest.mark.parametrize('size, expected', [
+    ((320, 200), (240, 150)), ((200, 300), (160, 240)), ((150, 150), (150, 150))])
+def test_outputs_keep_the_source_aspect_under_the_size_cap(tmp_path, styles, models, size,
+                                                           expected):
+  gradient_picture(*size).save(tmp_path / 'photo.png')
+  assert painted_size(tmp_path / 'photo.png', styles, models, Rendering(max_size=240)) == expected
+
+
+@pytest.mark.parametrize('size, expected', [((320, 200), (200, 200)), ((150, 150), (150, 150))])
+def test_square_frame_is_the_centre_crop(tmp_path, styles, models, size, expected):
+  gradient_picture(*size).save(tmp_path / 'photo.png')
+  assert painted_size(tmp_path / 'photo.png', styles, models, Rendering(frame='square')) == expected
+
+
+def test_a_loaded_picture_is_framed_for_the_network(tmp_path):
+  gradient_picture(320, 200).save(tmp_path / 'photo.jpg')
+  (content,) = load(todo(tmp_path / 'photo.jpg'))
+  assert content.network_input.shape == (384, 384, 3)
+  assert content.network_input.dtype == np.float32
+  assert content.box == (0, 72, 384, 312) and content.size == (320, 200)  # centred, mirrored
+  # What only some options need is left out: no own style, no working picture, no EXIF.
+  assert content.style_input is None and content.working is None and content.exif == b''
+
+
+def test_the_content_is_prepared_as_a_style_only_for_strengths_below_one(tmp_path):
+  gradient_picture(320, 200).save(tmp_path / 'photo.jpg')
+  (full,) = load(todo(tmp_path / 'photo.jpg', strengths=(1.0,)))
+  (blended,) = load(todo(tmp_path / 'photo.jpg', strengths=(0.5, 1.0)))
+  assert full.style_input is None
+  assert blended.style_input.shape == (256, 256, 3)
+
+
+# name -> (builder of the file, stage, part of the message)
+BAD_CONTENT = {
+    'zero.jpg': (lambda p: p.write_bytes(b''), 'decode', 'not an image'),
+    'truncated.jpg': (faults.truncated_jpeg, 'decode', 'cannot decode'),
+    'corrupt_chunk.png': (faults.png_with_corrupt_chunk, 'decode', 'cannot decode'),
+    'text.jpg': (lambda p: p.write_text('hello'), 'decode', 'not an image'),
+    'drawing.svg': (lambda p: p.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>'),
+                    'decode', 'not an image format Pillow can read'),
+    'bomb.png': (faults.decompression_bomb, 'decode', 'over the limit'),
+    'missing.jpg': (lambda p: None, 'read', 'No such file'),
+    'a_folder.jpg': (lambda p: p.mkdir(), 'read', 'Is a directory'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(BAD_CONTENT))
+def test_a_bad_picture_is_charged_to_every_pair_it_needed(tmp_path, name):
+  make, stage, detail = BAD_CONTENT[name]
+  make(tmp_path / name)
+  item = todo(tmp_path / name, style_ids=('warm', 'cool'), strengths=(0.5, 1.0))
+  outputs = load(item)
+  failures = dead_letters(outputs)
+  assert main_outputs(outputs) == []
+  assert [(f.style_id, f.strength) for f in failures] == sorted(item.fingerprints)
+  for failure in failures:
+    assert (failure.content_uri, failure.content_id) == (item.ref.uri, item.ref.id)
+    assert failure.stage == stage and detail in failure.message, failure
+    assert '\n' not in failure.message
+
+
+def test_a_missing_file_and_a_folder_fail_with_their_error_types(tmp_path):
+  (tmp_path / 'folder.jpg').mkdir()
+  kinds = {name: dead_letters(load(todo(tmp_path / name)))[0].error_type
+           for name in ('missing.jpg', 'folder.jpg')}
+  assert kinds == {'missing.jpg': 'FileNotFoundError', 'folder.jpg': 'IsADirectoryError'}
+
+
+@pytest.mark.parametrize('ref, detail', [
+    (inputs.content_ref('/data/escape.png', '../../escaped'), 'not a safe relative name'),
+    (inputs.content_ref('/data/list.csv#row3', problem='row 3 has no usable "uri"'),
+     'row 3 has no usable "uri"'),
+    (inputs.content_ref('ftp://example.invalid/x.jpg'), 'Unable to get filesystem'),
+])
+def test_an_unusable_ref_fails_at_read_without_touching_a_file(ref, detail):
+  (failure,) = dead_letters(load(ContentToDo(ref, {('warm', 1.0): 'fp'})))
+  assert failure.stage == 'read' and detail in failure.message
+  assert (failure.content_uri, failure.content_id, failure.style_id) == (ref.uri, ref.id, 'warm')
+
+
+def test_a_sliver_filling_a_box_is_refused_not_allocated(tmp_path):
+  """3x5000 filling 1000x1000 would be a 1000x1666667 frame (5 GB): one dead letter instead."""
+  gradient_picture(3, 5000).save(tmp_path / 'sliver.png')
+  render = Rendering(box=(1000, 1000), box_mode='fill')
+  (failure,) = dead_letters(load(todo(tmp_path / 'sliver.png'), render, max_pixels=10_000_000))
+  assert failure.stage == 'decode' and 'output frame would be 1000x1666667' in failure.message
+  gradient_picture(64, 48).save(tmp_path / 'fine.png')
+  assert main_outputs(load(todo(tmp_path / 'fine.png'), render, max_pixels=10_000_000))
+
+
+# name -> (builder, the painted output's size or None to not check it, decoding's notes)
+ODD_BUT_GOOD = {
+    'one_pixel.png': (lambda p: gradient_picture(1, 1).save(p), (1, 1), ()),
+    'sliver.png': (lambda p: gradient_picture(3, 5000).save(p), (1, 1024), ()),
+    'gray.png': (lambda p: gradient_picture(64, 48).convert('L').save(p), (64, 48), ()),
+    'palette_alpha.png': (faults.palette_with_transparency, (50, 40), ()),
+    'rgba.png': (lambda p: gradient_picture(64, 48).convert('RGBA').save(p), (64, 48), ()),
+    'cmyk.jpg': (lambda p: gradient_picture(64, 48).convert('CMYK').save(p), (64, 48), ()),
+    'sixteen_bit.png': (faults.sixteen_bit_png, (64, 48), ()),
+    'rotated.jpg': (faults.exif_rotated_jpeg, (40, 60), ()),
+    'animated.gif': (faults.animated_gif, (40, 30), ('first frame of 2',)),
+    'my photo é.jpg': (lambda p: gradient_picture(64, 48).save(p), (64, 48), ()),
+}
+
+
+@pytest.mark.parametrize('name', sorted(ODD_BUT_GOOD))
+def test_odd_but_valid_pictures_are_painted(tmp_path, styles, models, name):
+  make, size, notes = ODD_BUT_GOOD[name]
+  make(tmp_path / name)
+  (content,) = load(todo(tmp_path / name))
+  (painted,) = stylize(content, styles, models[1])
+  assert painted.picture.size == size
+  assert painted.notes == notes
+
+
+def test_output_differs_by_style_and_from_the_input(tmp_path, styles, models):
+  gradient_picture(150, 150, 3).save(tmp_path / 'square.png')
+  (content,) = load(todo(tmp_path / 'square.png', style_ids=('warm', 'cool')))
+  painted = {p.style_id: np.asarray(p.picture, np.float32)
+             for p in stylize(content, styles, models[1])}
+  source = np.asarray(Image.open(tmp_path / 'square.png'), np.float32)
+  assert np.abs(painted['warm'] - source).mean() > 20
+  assert np.abs(painted['warm'] - painted['cool']).mean() > 2
+
+
+def test_each_pair_carries_its_fingerprint_and_the_content_ref(tmp_path, styles, models):
+  gradient_picture(64, 48).save(tmp_path / 'photo.png')
+  item = todo(tmp_path / 'photo.png', style_ids=('warm', 'cool'), given_id='sku-1')
+  (content,) = load(item)
+  painted = stylize(content, styles, models[1])
+  assert all(isinstance(p, StylizedImage) and p.ref == item.ref for p in painted)
+  assert {(p.style_id, p.strength, p.fingerprint) for p in painted} == {
+      ('warm', 1.0, 'fp-warm-1.0'), ('cool', 1.0, 'fp-cool-1.0')}
+
+
+def test_strengths_blend_with_the_contents_own_style(tmp_path, styles, models):
+  gradient_picture(150, 150, 3).save(tmp_path / 'square.png')
+  item = todo(tmp_path / 'square.png', style_ids=('warm', 'cool'), strengths=(0.0, 0.5, 1.0))
+  (content,) = load(item)
+  painted = stylize(content, styles, models[1], prediction=models[0])
+  pixels = {(p.style_id, p.strength): np.asarray(p.picture, np.int16) for p in painted}
+  assert sorted(pixels) == sorted(item.fingerprints)
+  # Strength 0 is the content's own style alone: the same whatever the style.
+  np.testing.assert_array_equal(pixels[('warm', 0.0)], pixels[('cool', 0.0)])
+  # And strength grows the distance from it.
+  far = lambda s: np.abs(pixels[('warm', s)] - pixels[('warm', 0.0)]).mean()
+  assert 0 < far(0.5) < far(1.0)
+
+
+def test_own_bottleneck_is_predicted_once_per_picture_and_only_when_needed(
+    tmp_path, styles, models):
+  """Counted by Beam's metrics, so run in a small pipeline of Stylize steps alone: blended
+  strengths predict the content's own bottleneck once per picture, full strength never."""
+  contents = []
+  for seed in range(3):
+    gradient_picture(64, 48, seed).save(tmp_path / f'p{seed}.png')
+    contents += load(todo(tmp_path / f'p{seed}.png', style_ids=('warm', 'cool'),
+                          strengths=(0.0, 0.5, 1.0)))
+  p = test_pipeline.TestPipeline()
+  style_map = beam.pvalue.AsDict(p | 'Styles' >> beam.Create(sorted(styles.items())))
+  images = p | beam.Create(contents)
+  _ = images | 'Blended' >> beam.ParDo(
+      Stylize(models[1], 1, Rendering(), models[0]), style_map)
+  _ = (images
+       | 'FullOnly' >> beam.Map(_full_strength_only)
+       | 'Full' >> beam.ParDo(Stylize(models[1], 1, Rendering()), style_map))
+  result = p.run()
+  result.wait_until_finish()
+
+  def counted(step, name):
+    found = result.metrics().query(MetricsFilter().with_step(step).with_name(name))['counters']
+    return sum(c.committed for c in found)
+  assert counted('Blended', 'pairs_stylized') == 3 * 2 * 3
+  assert counted('Blended', 'content_bottlenecks') == 3  # per picture, not per pair
+  assert counted('Full', 'pairs_stylized') == 3 * 2
+  assert counted('Full', 'content_bottlenecks') == 0
+  # One transfer interpreter per instance, plus a predictor where blending needs one.
+  assert counted('Blended', 'interpreter_loads') == 2
+  assert counted('Full', 'interpreter_loads') == 1
+
+
+def _full_strength_only(content: ContentImage) -> ContentImage:
+  fingerprints = {key: fp for key, fp in content.todo.fingerprints.items() if key[1] == 1.0}
+  return ContentImage(todo=ContentToDo(content.todo.ref, fingerprints),
+                      network_input=content.network_input, box=content.box, size=content.size)
+
+
+def test_working_size_paints_large_pictures_in_tiles(tmp_path, styles, models):
+  gradient_picture(1200, 800, seed=9).save(tmp_path / 'large.png')
+  render = Rendering(working_size=900, max_size=1200)
+  (content,) = load(todo(tmp_path / 'large.png'), render)
+  assert content.working.shape == (600, 900, 3)  # painted at 900 on the long side
+  (painted,) = stylize(content, styles, models[1], render)
+  assert painted.picture.size == (1200, 800)
+
+
+def test_a_failed_style_is_charged_to_each_of_its_pairs(tmp_path, styles, models):
+  gradient_picture(64, 48).save(tmp_path / 'photo.png')
+  broken_ref = ImageRef(str(tmp_path / 'broken.jpg'), 'broken')
+  broken = StyleResult(broken_ref, error=Failure.of(
+      imaging.ImageError('cannot decode: truncated'), 'decode_style', style_id='broken'))
+  item = todo(tmp_path / 'photo.png', style_ids=('warm', 'broken'), strengths=(0.5, 1.0))
+  (content,) = load(item)
+  outputs = stylize(content, {**styles, 'broken': broken}, models[1], prediction=models[0])
+  assert {(p.style_id, p.strength) for p in main_outputs(outputs)} == {('warm', 0.5),
+                                                                        ('warm', 1.0)}
+  failures = dead_letters(outputs)
+  assert [(f.style_id, f.strength, f.stage) for f in failures] == [
+      ('broken', 0.5, 'decode_style'), ('broken', 1.0, 'decode_style')]
+  assert {(f.content_uri, f.content_id) for f in failures} == {(item.ref.uri, item.ref.id)}
+
+
+def test_a_pair_the_network_refuses_is_a_stylize_dead_letter(tmp_path, styles, models):
+  gradient_picture(64, 48).save(tmp_path / 'photo.png')
+  odd = StyleResult(ImageRef('/styles/odd.png', 'odd'), bottleneck=np.zeros(50, np.float32))
+  (content,) = load(todo(tmp_path / 'photo.png', style_ids=('warm', 'odd')))
+  outputs = stylize(content, {**styles, 'odd': odd}, models[1])
+  assert [p.style_id for p in main_outputs(outputs)] == ['warm']  # the other pair goes on
+  (failure,) = dead_letters(outputs)
+  assert (failure.stage, failure.error_type, failure.style_id) == ('stylize', 'BadModelInput',
+                                                                   'odd')
+  assert '100 finite floats' in failure.message
