@@ -1,13 +1,20 @@
-"""Nightly re-runs: skip what is done, redo exactly what changed, recover from a killed run."""
+"""Nightly re-runs, whole jobs one after another over one output: skip what is done, redo exactly
+what changed, recover from a killed run.
+
+The rules behind them (fingerprints, the latest record deciding, a changed option redoing
+everything) are tested step by step in tests/transforms/test_incremental.py; --overwrite, in the
+runs of tests/test_pipeline_gcs.py."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 
-from conftest import ROOT, gradient_picture, read_manifest
+import pytest
+from conftest import ROOT, gradient_picture, make_pictures
 from PIL import Image
 
 from pipeline import run as job
@@ -20,7 +27,11 @@ def _run(pictures, models, out, *extra, run_id):
 
 
 def _rows(out, run_id):
-  return [r for r in read_manifest(out) if r['run_id'] == run_id]
+  rows = []
+  for path in sorted((out / '_manifest').glob(f'results-{run_id}-*.jsonl')):
+    rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  assert rows and {r['run_id'] for r in rows} == {run_id}
+  return rows
 
 
 def _status(out, run_id):
@@ -28,12 +39,29 @@ def _status(out, run_id):
                 for r in _rows(out, run_id))
 
 
-def test_rerun_skips_everything_without_inference(pictures, tiny_models, tmp_path):
-  out = tmp_path / 'out'
+@pytest.fixture(scope='module')
+def reruns(tiny_models, tmp_path_factory):
+  """Three nightly runs over one output: r1 renders everything; r2 finds it all done (an
+  earlier manifest damaged meanwhile); r3 follows a deleted output and a rewritten source."""
+  pictures = make_pictures(tmp_path_factory.mktemp('reruns'))
+  out = pictures / 'out'
   first = _run(pictures, tiny_models, out, run_id='r1')
   mtimes = {r['output_uri']: os.stat(r['output_uri']).st_mtime_ns for r in _rows(out, 'r1')}
+  (out / '_manifest' / 'results-r0-00000-of-00001.jsonl').write_text('{"status": "writ\nnot json\n')
   second = _run(pictures, tiny_models, out, run_id='r2')
+  mtimes_after_r2 = {r['output_uri']: os.stat(r['output_uri']).st_mtime_ns
+                     for r in _rows(out, 'r2')}
 
+  by_pair = {(r['content_uri'], r['style_id']): r['output_uri'] for r in _rows(out, 'r1')}
+  os.remove(by_pair[(str(pictures / 'content' / 'a' / 'photo.jpg'), 'warm')])
+  time.sleep(0.01)
+  gradient_picture(150, 150, seed=99).save(pictures / 'content' / 'b' / 'square.png')
+  third = _run(pictures, tiny_models, out, run_id='r3')
+  return out, (first, second, third), (mtimes, mtimes_after_r2)
+
+
+def test_rerun_skips_everything_without_inference(reruns):
+  out, (first, second, _), (mtimes, mtimes_after_r2) = reruns
   assert first.summary['pairs_written'] == 6
   assert second.summary['pairs_skipped'] == 6
   assert second.summary['pairs_written'] == second.summary['pairs_stylized'] == 0
@@ -41,36 +69,22 @@ def test_rerun_skips_everything_without_inference(pictures, tiny_models, tmp_pat
   assert second.summary['images_read'] == 0  # not even a content picture read
   assert second.summary['accounted']
   assert {r['status'] for r in _rows(out, 'r2')} == {'skipped'}
-  assert {r['output_uri']: os.stat(r['output_uri']).st_mtime_ns for r in _rows(out, 'r2')} == mtimes
+  assert mtimes_after_r2 == mtimes
 
 
-def test_deleted_outputs_and_changed_sources_are_redone_exactly(pictures, tiny_models, tmp_path):
-  out = tmp_path / 'out'
-  _run(pictures, tiny_models, out, run_id='r1')
-  by_pair = {(r['content_uri'], r['style_id']): r['output_uri'] for r in _rows(out, 'r1')}
-  square = str(pictures / 'content' / 'b' / 'square.png')
-  os.remove(by_pair[(str(pictures / 'content' / 'a' / 'photo.jpg'), 'warm')])
-  time.sleep(0.01)
-  gradient_picture(150, 150, seed=99).save(square)  # a new version of one source
+def test_a_damaged_manifest_line_is_passed_over(reruns):
+  _, (_, second, _), _ = reruns
+  assert second.summary['pairs_skipped'] == 6 and second.summary['pairs_written'] == 0
+  assert second.summary['manifest_lines_unreadable'] == 2
 
-  rerun = _run(pictures, tiny_models, out, run_id='r2')
-  assert rerun.summary['pairs_stylized'] == rerun.summary['pairs_written'] == 3
-  assert rerun.summary['pairs_skipped'] == 3 and rerun.summary['accounted']
-  assert [s for s in _status(out, 'r2') if s[0] == 'written'] == [
+
+def test_deleted_outputs_and_changed_sources_are_redone_exactly(reruns):
+  out, (_, _, third), _ = reruns
+  assert third.summary['pairs_stylized'] == third.summary['pairs_written'] == 3
+  assert third.summary['pairs_skipped'] == 3 and third.summary['accounted']
+  assert [s for s in _status(out, 'r3') if s[0] == 'written'] == [
       ('written', 'a/photo.jpg', 'warm'), ('written', 'b/square.png', 'cool'),
       ('written', 'b/square.png', 'warm')]
-
-  third = _run(pictures, tiny_models, out, run_id='r3')  # the newest records now cover all
-  assert third.summary['pairs_skipped'] == 6
-
-
-def test_changed_option_or_overwrite_redoes_everything(pictures, tiny_models, tmp_path):
-  out = tmp_path / 'out'
-  _run(pictures, tiny_models, out, run_id='r1')
-  assert _run(pictures, tiny_models, out, '--jpeg-quality', '70',
-              run_id='r2').summary['pairs_written'] == 6
-  assert _run(pictures, tiny_models, out, '--jpeg-quality', '70', '--overwrite',
-              run_id='r3').summary['pairs_written'] == 6
 
 
 def test_killed_run_is_completed_by_the_next_with_valid_outputs(tiny_models, tmp_path):
@@ -111,11 +125,3 @@ def test_killed_run_is_completed_by_the_next_with_valid_outputs(tiny_models, tmp
   finals = list(out.glob('s*/*'))
   assert len(finals) == 72
 
-
-def test_a_damaged_manifest_line_is_passed_over(pictures, tiny_models, tmp_path):
-  out = tmp_path / 'out'
-  _run(pictures, tiny_models, out, run_id='r1')
-  (out / '_manifest' / 'results-r0-00000-of-00001.jsonl').write_text('{"status": "writ\nnot json\n')
-  rerun = _run(pictures, tiny_models, out, run_id='r2')
-  assert rerun.summary['pairs_skipped'] == 6 and rerun.summary['pairs_written'] == 0
-  assert rerun.summary['manifest_lines_unreadable'] == 2
