@@ -1,4 +1,4 @@
-"""Picture-quality measures: SSIM and PSNR, with numpy alone (workers and benchmarks use them).
+"""Picture-quality measures: SSIM and PSNR, with numpy alone (for model building and benchmarks).
 
 SSIM follows the usual definition with a 7x7 uniform window, sample covariance, data range 1 and
 the mean over channels (scikit-image's defaults).

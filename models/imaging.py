@@ -19,6 +19,7 @@ from models.contract import CONTENT_SIZE, STYLE_SIZE
 
 FRAMES = ('fit', 'square')
 DEFAULT_MAX_PIXELS = 80_000_000
+DEFAULT_MAX_BYTES = 256 * 2**20  # far above a catalog photo; refuses a runaway file early
 WHITE = (255, 255, 255)
 RESAMPLE = Image.Resampling.LANCZOS
 _EXIF_ORIENTATION = 0x0112
@@ -40,6 +41,26 @@ class Decoded:
   notes: tuple[str, ...] = ()
   alpha: Image.Image | None = None  # the source's transparency (mode L), when it has one
   exif: bytes = b''  # the source's EXIF, orientation already applied (copied only if asked)
+
+
+def check_signature(head: bytes) -> None:
+  """Refuses data whose first bytes no image format Pillow reads begins with, so junk is turned
+  away after a few kilobytes instead of being read whole."""
+  Image.init()
+  if any(_accepts(Image.OPEN[f][1], head) for f in Image.ID):
+    return
+  try:  # a few formats have no signature (TGA): they are known by their header alone
+    Image.open(io.BytesIO(head))
+  except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+    raise ImageError('not an image format Pillow can read (by its first bytes)') from None
+
+
+def _accepts(accept, head: bytes) -> bool:
+  """A Pillow plugin's signature test; some raise on data too short for them."""
+  try:
+    return accept is not None and bool(accept(head))
+  except Exception:  # noqa: BLE001 - a test that cannot run on these bytes does not accept them
+    return False
 
 
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | None = None,

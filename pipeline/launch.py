@@ -7,13 +7,14 @@ the expected tensors; the output cannot be written.
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from apache_beam.io.filesystems import FileSystems
 
 from models import fetch, imaging, registry, style_bank
 from models.contract import ModelContractError, StylePredictor, open_transfer
 from pipeline import options, workers
-from transforms import inputs, storage
+from transforms import inputs, layout, leftovers, storage
 from transforms.manifest import manifest_dir
 from transforms.records import ImageRef
 
@@ -42,14 +43,13 @@ def prepare(job: options.JobSettings) -> Plan:
   return Plan(styles, prediction, transfer)
 
 
-def _match(pattern: str, limit: int | None = None) -> list[str]:
+def _match(pattern: str, limit: int | None = None) -> list[storage.Found]:
   try:
-    found = storage.match(pattern, limit)
+    return storage.match(pattern, limit)
   except ValueError as e:  # FileSystems' way of saying "no filesystem for this scheme"
     raise LaunchError(f'{pattern}: {e}') from None
   except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
     raise LaunchError(f'cannot list {pattern}: {type(e).__name__}: {e}') from None
-  return [m.path for m in found]
 
 
 def _check_content(patterns: list[str], list_files: list[str]) -> None:
@@ -74,10 +74,10 @@ def _usable_styles(job: options.JobSettings) -> list[ImageRef]:
       except KeyError as e:
         raise LaunchError(e.args[0]) from None
       continue
-    found = sorted(_match(pattern))
+    found = sorted(_match(pattern), key=lambda f: f.path)
     if not found:
       raise LaunchError(f'--styles {pattern!r} matched no file')
-    named.extend((uri, None) for uri in found)
+    named.extend((f.path, None, f.problem) for f in found)
   for list_file in job.styles_list:
     try:
       named.extend(inputs.read_list_file(list_file))
@@ -85,6 +85,13 @@ def _usable_styles(job: options.JobSettings) -> list[ImageRef]:
       raise LaunchError(f'--styles-list {list_file!r}: {type(e).__name__}: {e}') from None
   styles = [dataclasses.replace(ref, version=_style_version(ref.uri))
             for ref in inputs.style_refs(named)]
+  reserved = [ref for ref in styles if ref.id and layout.is_reserved(ref.id)]
+  if reserved:
+    raise LaunchError('\n'.join(
+        f'style id {ref.id!r} ({ref.uri}) is a name the job keeps for its own files '
+        f'({layout.MANIFEST_DIR}/, {layout.GALLERY_DIR}/, {layout.GALLERY_PAGE}, anything '
+        'starting with "_"): rename the file, or give it another id in a --styles-list'
+        for ref in reserved))
   problems = []
   for ref in styles:
     try:
@@ -131,6 +138,11 @@ def _check_writable(output: str, run_id: str) -> None:
     FileSystems.delete([probe])
   except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
     raise LaunchError(f'--output {output!r} is not writable: {type(e).__name__}: {e}') from None
+  try:
+    for folder in leftovers.remove_abandoned_temp(manifest_dir(output)):
+      logging.info('removed %s, left by a killed run', folder)
+  except Exception as e:  # noqa: BLE001 - leftovers cost space, never the run
+    logging.warning('leftovers of killed runs not removed: %s: %s', type(e).__name__, e)
 
 
 def for_remote_workers(plan: Plan, beam_options) -> Plan:

@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import difflib
 import os
 
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 from PIL import ImageColor
 
 from models import imaging, registry, rendering
@@ -115,6 +117,9 @@ def parser() -> argparse.ArgumentParser:
   out.add_argument('--preserve-colour', '--preserve_colour', nargs='?', const=True,
                    default=False, type=_boolean, metavar='true|false',
                    help='keep the content\'s colours, take only the style\'s texture')
+  out.add_argument('--max-bytes', '--max_bytes', type=int, default=imaging.DEFAULT_MAX_BYTES,
+                   help='refuse a picture file larger than this many bytes, before reading it '
+                        '(default: %(default)s, 256 MiB)')
   out.add_argument('--max-pixels', '--max_pixels', type=int,
                    default=imaging.DEFAULT_MAX_PIXELS,
                    help='refuse a picture with more pixels than this, before decoding it '
@@ -149,24 +154,57 @@ class JobSettings:
   rendering: rendering.Rendering
   strengths: tuple[float, ...]  # sorted, rounded to 2 decimals as output names carry them
   max_pixels: int
+  max_bytes: int
   skip_existing: bool
   gallery_rows: int
   run_id: str
   started_at: str  # UTC, ISO 8601: stamps every manifest row
 
 
+def _beam_parser() -> argparse.ArgumentParser:
+  """A parser of every option Beam knows, built as `PipelineOptions.get_all_options` builds it."""
+  beam_parser = _BeamArgumentParser(allow_abbrev=False)
+  for options_class in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+    options_class._add_argparse_args(beam_parser)  # as Beam itself gathers them
+  return beam_parser
+
+
+def _refuse_unknown(p: argparse.ArgumentParser, beam_args: list[str]) -> None:
+  """Beam only warns about an argument it cannot parse, and the job would run with its defaults:
+  a nightly job must stop instead, with a suggestion where one is close."""
+  beam_parser = _beam_parser()
+  _, unknown = beam_parser.parse_known_args(beam_args)
+  if not unknown:
+    return
+  known = [name for action in p._actions + beam_parser._actions
+           for name in action.option_strings if name.startswith('--')]
+  problems = []
+  for k, arg in enumerate(unknown):
+    name = arg.split('=', 1)[0]
+    if not name.startswith('-'):
+      if not (k and unknown[k - 1].startswith('-') and '=' not in unknown[k - 1]):
+        problems.append(f'unexpected value {arg!r}')  # not the value of an unknown flag
+      continue
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    problems.append(f'unknown argument {name}' + (f' (did you mean {close[0]}?)' if close else ''))
+  p.error('; '.join(problems) + '. Arguments are the job\'s own (--help) or Beam pipeline '
+          'options.')
+
+
 def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
-  """(job settings, Beam flags). Fails with a usage message on a bad job flag."""
+  """(job settings, Beam flags). Fails with a usage message on a bad job flag, and on any
+  argument that neither the job nor Beam knows."""
   p = parser()
   job, beam_args = p.parse_known_args(argv)
+  _refuse_unknown(p, beam_args)
   if not (job.content or job.content_list):
     p.error('give the content pictures: --content GLOB or --content-list FILE')
   if not (job.styles or job.styles_list):
     p.error('give the styles: --styles GLOB or --styles-list FILE')
-  if job.num_threads < 1 or job.max_pixels < 1 or min(
+  if min(job.num_threads, job.max_pixels, job.max_bytes) < 1 or min(
       job.max_size, job.gallery_rows, job.working_size) < 0:
-    p.error('--num-threads and --max-pixels must be >= 1; --max-size, --gallery-rows and '
-            '--working-size >= 0')
+    p.error('--num-threads, --max-pixels and --max-bytes must be >= 1; --max-size, '
+            '--gallery-rows and --working-size >= 0')
   if not 1 <= job.jpeg_quality <= 95:
     p.error('--jpeg-quality must be between 1 and 95')
   output = job.output
@@ -183,7 +221,7 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
           background=job.background, preserve_colour=job.preserve_colour,
           working_size=job.working_size, keep_metadata=job.keep_metadata),
       strengths=tuple(sorted({round(v, 2) for values in job.strength or [[1.0]] for v in values})),
-      max_pixels=job.max_pixels, skip_existing=job.skip_existing,
+      max_pixels=job.max_pixels, max_bytes=job.max_bytes, skip_existing=job.skip_existing,
       gallery_rows=job.gallery_rows, run_id=job.run_id or now.strftime('%Y%m%dT%H%M%SZ'),
       started_at=now.isoformat(timespec='microseconds'))
   return settings, beam_args

@@ -12,6 +12,7 @@ Graph (each step that can fail on one element sends it to a dead-letter output a
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import time
 
@@ -28,11 +29,12 @@ from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
 from pipeline import launch, options, summary, workers
+from transforms import layout
 from transforms.gallery import WriteGallery
 from transforms.incremental import DonePairs, PlanPairs
 from transforms.inputs import ContentRefs
 from transforms.manifest import WriteManifest, manifest_dir
-from transforms.records import FAILED, SKIPPED
+from transforms.records import FAILED, SKIPPED, content_key
 from transforms.storage import write_bytes
 from transforms.styles import PredictStyles
 from transforms.stylize import LoadContent, Stylize
@@ -48,12 +50,12 @@ class RunOutcome:
 def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None:
   """Adds the job's steps to `p`."""
   styles = p | 'PredictStyles' >> PredictStyles(
-      plan.styles, plan.prediction, job.num_threads, job.max_pixels)
+      plan.styles, plan.prediction, job.num_threads, job.max_pixels, job.max_bytes)
   style_map = beam.pvalue.AsDict(styles)
 
   refs = (p
           | 'ContentRefs' >> ContentRefs(job.content, job.content_list)
-          | 'ByUri' >> beam.Map(lambda ref: (ref.uri, ref)))
+          | 'ByOutputName' >> beam.Map(lambda ref: (content_key(ref.id, ref.uri), ref)))
   done = (p | 'DonePairs' >> DonePairs(job.output, [ref.id for ref in plan.styles])
           if job.skip_existing
           else p | 'NothingDone' >> beam.Create([]))
@@ -65,9 +67,9 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
           PlanPairs(job.output, job.rendering, job.strengths,
                     (plan.prediction.sha256 if plan.prediction else '', plan.transfer.sha256)),
           style_map
-      ).with_outputs(SKIPPED, main='todo'))
+      ).with_outputs(SKIPPED, FAILED, main='todo'))
   loaded = planned.todo | 'LoadContent' >> beam.ParDo(
-      LoadContent(job.rendering, job.max_pixels)).with_outputs(FAILED, main='images')
+      LoadContent(job.rendering, job.max_pixels, job.max_bytes)).with_outputs(FAILED, main='images')
   stylized = loaded.images | 'Stylize' >> beam.ParDo(
       Stylize(plan.transfer, job.num_threads, job.rendering,
               plan.prediction if min(job.strengths) < 1.0 else None), style_map
@@ -76,7 +78,7 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
       WriteOutput(job.output, job.rendering, plan.transfer.sha256)
   ).with_outputs(FAILED, main='rows')
 
-  failures = ((loaded[FAILED], stylized[FAILED], written[FAILED])
+  failures = ((planned[FAILED], loaded[FAILED], stylized[FAILED], written[FAILED])
               | 'DeadLetters' >> beam.Flatten())
   rows = (written.rows, planned[SKIPPED], failures) | 'Manifest' >> WriteManifest(
       job.output, job.run_id, plan.transfer.sha256, job.started_at)
@@ -87,7 +89,8 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> RunOutcome:
   """Checks the inputs, runs the job to the end and returns its result and summary.
 
-  Raises `launch.LaunchError` when the job cannot start (nothing has been written then).
+  Raises `launch.LaunchError` when the job cannot start (nothing has been written then), and
+  `JobFailed` when it stops part way (an output that stopped being writable, say).
   """
   job, beam_args = options.parse(sys.argv[1:] if argv is None else argv)
   plan = launch.prepare(job)
@@ -97,18 +100,25 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     plan = launch.for_remote_workers(plan, p.options)
   build(p, job, plan)
   start = time.monotonic()
-  result = p.run()
-  result.wait_until_finish()
+  try:
+    result = p.run()
+    result.wait_until_finish()
+  except Exception as e:  # noqa: BLE001 - a failed run ends in one line that says why
+    raise JobFailed(_cause(e)) from e
   if _only_described(p.options):
     print('The job was described, not run (--dry_run or --template_location).')
     return RunOutcome(result, {})
   outcome = summary.collect(result, time.monotonic() - start, job.run_id,
                             len(plan.styles) * len(job.strengths))
-  write_bytes(FileSystems.join(manifest_dir(job.output), f'summary-{job.run_id}.json'),
-              summary.to_json(outcome), 'application/json')
   print(summary.render(outcome))
+  summary_uri = FileSystems.join(manifest_dir(job.output), f'summary-{job.run_id}.json')
+  try:
+    write_bytes(summary_uri, summary.to_json(outcome), 'application/json')
+  except Exception as e:  # noqa: BLE001 - the counts above are printed; say what was not kept
+    raise JobFailed(f'the summary could not be written to {summary_uri}: {_cause(e)}') from e
+  gallery = FileSystems.join(job.output, layout.GALLERY_PAGE)
   print(f'outputs in {job.output}; manifest and dead letters in {manifest_dir(job.output)}'
-        + (f'; gallery: {FileSystems.join(job.output, "index.html")}' if job.gallery_rows else ''))
+        + (f'; gallery: {gallery}' if job.gallery_rows and FileSystems.exists(gallery) else ''))
   return RunOutcome(result, outcome)
 
 
@@ -129,6 +139,22 @@ def _direct_engine(beam_options: PipelineOptions):
       beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
 
 
+class JobFailed(RuntimeError):
+  """The job started but could not finish; the message is the cause, in one line."""
+
+
+def _cause(error: BaseException) -> str:
+  """The innermost error of a failed run in one line: runners wrap a worker's error in their
+  own, with its traceback as text."""
+  while error.__cause__ is not None:
+    error = error.__cause__
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  named = [line for line in lines if re.match(r'^[\w.]+(Error|Exception|Exit)\b', line)]
+  text = (named or lines or [type(error).__name__])[-1]
+  return text if re.match(r'^[\w.]+(Error|Exception)\b', text) else (
+      f'{type(error).__name__}: {text}')
+
+
 def _only_described(beam_options: PipelineOptions) -> bool:
   return bool(beam_options.view_as(TestOptions).dry_run
               or beam_options.view_as(GoogleCloudOptions).template_location)
@@ -139,6 +165,9 @@ def main() -> None:
     run()
   except launch.LaunchError as e:
     sys.exit(f'Cannot start the job: {e}')
+  except JobFailed as e:
+    sys.exit(f'The job failed: {e}. What was written before is kept; the next run renders '
+             'again what this one did not record.')
 
 
 if __name__ == '__main__':

@@ -11,7 +11,7 @@ COUNTERS = ('contents', 'styles_predicted', 'styles_from_bank', 'styles_failed',
             'images_failed',
             'pairs_stylized', 'pairs_written', 'pairs_skipped', 'pairs_failed',
             'content_bottlenecks', 'interpreter_loads', 'io_retries',
-            'manifest_lines_unreadable')
+            'manifest_lines_unreadable', 'manifest_files_unreadable')
 
 
 def _value(result):

@@ -17,10 +17,10 @@ from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
 from models import rendering
-from transforms.records import FAILED, ManifestRow
+from transforms import layout
+from transforms.records import FAILED, ManifestRow, content_key
 from transforms.storage import read_bytes, write_bytes
 
-GALLERY_DIR = '_gallery'
 THUMBNAIL_SIDE = 192
 
 
@@ -47,7 +47,7 @@ def _write_thumbnail(row, output: str) -> None:
 
 
 def thumbnail_path(relative_output: str) -> str:
-  return f'{GALLERY_DIR}/{relative_output.rsplit(".", 1)[0]}.jpg'
+  return f'{layout.GALLERY_DIR}/{relative_output.rsplit(".", 1)[0]}.jpg'
 
 
 def _column(row: ManifestRow) -> str:
@@ -68,15 +68,17 @@ def _cell(row: ManifestRow, output: str) -> str:
 
 
 def render_page(contents: list, output: str, run_id: str) -> str:
-  """contents: [(content key, [ManifestRow])] -> the page's HTML."""
+  """contents: [(content key, [ManifestRow])] -> the page's HTML; a row is named by its
+  content's id, or its URI when it has none."""
   columns = sorted({_column(r) for _, rows in contents for r in rows})
   lines = []
-  for key, rows in contents:
+  for _, rows in contents:
     by_column = {_column(r): r for r in rows}
     uri = rows[0].content_uri
     cells = ''.join(_cell(by_column[c], output) if c in by_column else '<td></td>'
                     for c in columns)
-    lines.append(f'<tr><th title="{html.escape(uri)}">{html.escape(str(key))}</th>{cells}</tr>')
+    name = rows[0].content_id or uri
+    lines.append(f'<tr><th title="{html.escape(uri)}">{html.escape(name)}</th>{cells}</tr>')
   header = ''.join(f'<th>{html.escape(c)}</th>' for c in columns)
   return f'''<!doctype html>
 <html><head><meta charset="utf-8"><title>batch-stylize {html.escape(run_id)}</title>
@@ -117,7 +119,7 @@ class WriteGallery(beam.PTransform):
   def expand(self, rows):
     output, run_id = self._output, self._run_id
     shown = (rows
-             | 'ByContent' >> beam.Map(lambda r: (r.content_id or r.content_uri, r))
+             | 'ByContent' >> beam.Map(lambda r: (content_key(r.content_id, r.content_uri), r))
              | 'Group' >> beam.GroupByKey()
              | 'FirstContents' >> beam.combiners.Top.Smallest(self._max_rows,
                                                               key=lambda kv: kv[0]))
@@ -133,6 +135,8 @@ def _write_page(contents, output: str, run_id: str) -> None:
   raised: it never fails the run whose outputs and manifest are written."""
   try:
     page = render_page([(key, list(rows)) for key, rows in contents], output, run_id)
-    write_bytes(FileSystems.join(output, 'index.html'), page.encode(), 'text/html')
+    # A file name that is not valid UTF-8 shows with a replacement character, never a crash.
+    write_bytes(FileSystems.join(output, layout.GALLERY_PAGE), page.encode('utf-8', 'replace'),
+                'text/html')
   except Exception as e:  # noqa: BLE001 - the gallery is best effort
     logging.warning('gallery not written: %s: %s', type(e).__name__, e)

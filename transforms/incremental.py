@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import logging
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -20,15 +21,19 @@ from apache_beam.metrics import Metrics
 
 from models import style_bank
 from models.rendering import Rendering
+from transforms import leftovers, storage
 from transforms.manifest import manifest_dir
 from transforms.records import (
+  FAILED,
   METRICS_NAMESPACE,
   SKIPPED,
   WRITTEN,
   ContentToDo,
+  Failure,
   ImageRef,
   ManifestRow,
   StyleResult,
+  content_key,
 )
 from transforms.storage import version_of
 from transforms.write import output_uri
@@ -41,27 +46,53 @@ def fingerprint(content: ImageRef, style: ImageRef, strength: float,
   return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:20]
 
 
-def _done_rows(line: str):
-  """(output_uri, (content_uri, fingerprint, when recorded)) of a manifest line that records a
-  done pair; a line that is not such a record (damaged, edited by hand) is passed over."""
+def _manifest_lines(readable_file):
+  """The lines of one earlier manifest file. Damage costs a counted, named warning and at most
+  the re-rendering of the pairs it hides, never the run: undecodable bytes are replaced (the
+  line then fails to parse) and an unreadable file is passed over."""
+  path = readable_file.metadata.path
+  try:
+    text = readable_file.read().decode('utf-8', 'replace')
+  except Exception as e:  # noqa: BLE001 - any unreadable state is a warning, not a crash
+    Metrics.counter(METRICS_NAMESPACE, 'manifest_files_unreadable').inc()
+    logging.warning('earlier manifest %s passed over: %s: %s (its pairs may be rendered '
+                    'again)', path, type(e).__name__, e)
+    return
+  damaged = 0
+  for line in text.splitlines():
+    if line.strip() and (row := _done_row(line)) is None:
+      damaged += 1
+    elif row:
+      yield row
+  if damaged:
+    Metrics.counter(METRICS_NAMESPACE, 'manifest_lines_unreadable').inc(damaged)
+    logging.warning('earlier manifest %s: %d damaged lines passed over (their pairs may be '
+                    'rendered again)', path, damaged)
+
+
+def _done_row(line: str):
+  """(output_uri, (content key, fingerprint, when recorded)) of a line recording a
+  done pair; () for a well-formed row of another kind; None for a damaged line."""
   try:
     row = json.loads(line)
-    if row.get('status') in (WRITTEN, SKIPPED) and row.get('fingerprint'):
-      yield row['output_uri'], (row['content_uri'], row['fingerprint'],
-                                (row.get('recorded_at', ''), row.get('run_id', '')))
+    if row.get('status') not in (WRITTEN, SKIPPED) or not row.get('fingerprint'):
+      return ()
+    key = content_key(row.get('content_id'), row['content_uri'])
+    return row['output_uri'], (key, row['fingerprint'],
+                               (row.get('recorded_at') or '', row.get('run_id') or ''))
   except (ValueError, AttributeError, KeyError, TypeError):
-    Metrics.counter(METRICS_NAMESPACE, 'manifest_lines_unreadable').inc()
+    return None
 
 
 def _still_there(output_and_groups):
-  _, groups = output_and_groups
+  output, groups = output_and_groups
   if groups['exists']:
-    for content_uri, fp, run_id in groups['recorded']:
-      yield content_uri, (output_and_groups[0], fp, run_id)
+    for key, fp, when in groups['recorded']:
+      yield key, (output, fp, when)
 
 
 class DonePairs(beam.PTransform):
-  """-> (content_uri, (output_uri, fingerprint, when)) for each recorded output still present.
+  """-> (content key, (output_uri, fingerprint, when)) for each recorded output still present.
 
   The outputs are listed one style folder per pattern, so the listing spreads over workers."""
 
@@ -77,21 +108,23 @@ class DonePairs(beam.PTransform):
                                                           'results-*.jsonl')])
         | 'MatchManifests' >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
         | 'ReadManifests' >> fileio.ReadMatches()
-        | 'Lines' >> beam.FlatMap(lambda f: f.read_utf8().splitlines())
-        | 'DoneRows' >> beam.FlatMap(_done_rows))
+        | 'DoneRows' >> beam.FlatMap(_manifest_lines))
     existing = (
         pbegin
         | 'OutputGlobs' >> beam.Create(
             [FileSystems.join(self._output, style_id, '**') for style_id in self._style_ids])
-        | 'ListOutputs' >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
-        | 'ByPath' >> beam.Map(lambda metadata: (metadata.path, True)))
+        | 'ListOutputs' >> beam.FlatMap(storage.match)
+        | 'NotAbandoned' >> beam.Filter(
+            lambda found: not leftovers.remove_if_abandoned_partial(found))
+        | 'ByPath' >> beam.Map(lambda found: (found.path, True)))
     return ({'recorded': recorded, 'exists': existing}
             | 'JoinOnOutput' >> beam.CoGroupByKey()
             | 'StillThere' >> beam.FlatMap(_still_there))
 
 
 class PlanPairs(beam.DoFn):
-  """(content_uri, {'ref': refs, 'done': done outputs}) + styles -> ContentToDo, or skipped rows."""
+  """(content key, {'ref': refs, 'done': done outputs}) + styles -> ContentToDo, skipped rows, or
+  dead letters for pictures whose id another picture already has (the smallest URI keeps it)."""
 
   def __init__(self, output: str, render: Rendering, strengths: tuple[float, ...],
                models_sha256: tuple[str, str]):
@@ -109,9 +142,13 @@ class PlanPairs(beam.DoFn):
     for uri, fp, _ in sorted(groups['done'], key=lambda done: tuple(done[2])):
       latest[uri] = fp
     refs = {(ref.uri, ref.id, ref.problem): ref for ref in groups['ref']}  # listed twice: once
+    keeper = min(ref.uri for ref in refs.values())
     for listed in refs.values():
       self._contents.inc()
       ref = listed
+      if ref.uri != keeper:
+        yield from self._duplicate(ref, keeper, styles)
+        continue
       if ref.version is None and ref.problem is None:
         ref = dataclasses.replace(ref, version=_version_or_none(ref.uri))
       todo = {}
@@ -133,6 +170,17 @@ class PlanPairs(beam.DoFn):
           todo[(style_id, strength)] = fp
       if todo:
         yield ContentToDo(ref, todo)
+
+  def _duplicate(self, ref: ImageRef, keeper: str, styles: dict[str, StyleResult]):
+    error = DuplicateId(f'id {ref.id!r} is also given to {keeper}, which keeps it; give this '
+                        'picture another id')
+    for style_id, strength in itertools.product(sorted(styles), self._strengths):
+      yield beam.pvalue.TaggedOutput(
+          FAILED, Failure.of(error, 'plan', ref, style_id, strength))
+
+
+class DuplicateId(ValueError):
+  """Two different pictures given one id: one output name, so only one can have it."""
 
 
 def _version_or_none(uri: str) -> str | None:

@@ -15,13 +15,12 @@ import os
 import re
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from models import style_bank
+from transforms import storage
 from transforms.records import ImageRef
-from transforms.storage import version_from
 
 _UNSAFE = re.compile(r'[^\w.-]+')
 _SAFE_ID = re.compile(r'^\w[\w.-]*(/\w[\w.-]*)*$')
@@ -130,9 +129,9 @@ class ContentRefs(beam.PTransform):
     matched = (
         pbegin
         | 'Patterns' >> beam.Create(self._patterns)
-        | 'Match' >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+        | 'Match' >> beam.FlatMap(storage.match)
         | 'RefOfMatch' >> beam.Map(
-            lambda metadata: content_ref(metadata.path, version=version_from(metadata))))
+            lambda found: content_ref(found.path, version=found.version, problem=found.problem)))
     listed = (
         pbegin
         | 'ListFiles' >> beam.Create(self._list_files)

@@ -11,11 +11,12 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from transforms import layout
 from transforms.records import FAILED, METRICS_NAMESPACE, ManifestRow
 
 
 def manifest_dir(output: str) -> str:
-  return FileSystems.join(output, '_manifest')
+  return FileSystems.join(output, layout.MANIFEST_DIR)
 
 
 class WriteManifest(beam.PTransform):

@@ -13,6 +13,15 @@ WRITTEN = 'written'
 METRICS_NAMESPACE = 'batch_stylize'
 
 
+def content_key(content_id: str | None, content_uri: str) -> bytes:
+  """What a content picture's outputs are joined and planned under: its id (the name its outputs
+  take, so two pictures given one id meet in one place), or its URI when it has no usable id.
+  Bytes, because a file name need not be valid UTF-8 and Beam's string coder insists on it."""
+  if content_id:
+    return b'id:' + content_id.encode('utf-8', 'surrogateescape')
+  return b'uri:' + content_uri.encode('utf-8', 'surrogateescape')
+
+
 @dataclasses.dataclass(frozen=True)
 class ImageRef:
   """An input picture: where it is and the id its outputs are named after (None: not valid)."""

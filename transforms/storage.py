@@ -6,7 +6,12 @@ once, to become a dead letter.
 """
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
+import os
+import re
+import stat
 import uuid
 
 import requests
@@ -48,10 +53,31 @@ _with_retries = retry.with_exponential_backoff(
     logger=_count_retry)
 
 
+HEAD_BYTES = 64 * 1024
+
+
+class FileTooLarge(ValueError):
+  """A file over the size the caller accepts (--max-bytes for pictures)."""
+
+
 @_with_retries
-def read_bytes(uri: str) -> bytes:
+def read_bytes(uri: str, max_bytes: int | None = None, check_head=None) -> bytes:
+  """The file's bytes. A local path that is not a regular file is refused before it is opened.
+
+  `check_head(first bytes)` may raise to refuse the file before the rest is read, and a file over
+  `max_bytes` is refused having read no more than that: junk costs a little reading, not memory.
+  """
+  check_regular_file(uri)
   with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-    return f.read()
+    if max_bytes is None and check_head is None:
+      return f.read()
+    head = f.read(HEAD_BYTES)
+    if check_head is not None:
+      check_head(head)
+    rest = f.read() if max_bytes is None else f.read(max_bytes + 1 - len(head))
+  if max_bytes is not None and len(head) + len(rest) > max_bytes:
+    raise FileTooLarge(f'the file is over {max_bytes} bytes (--max-bytes)')
+  return head + rest
 
 
 @_with_retries
@@ -76,10 +102,109 @@ def write_bytes(uri: str, data: bytes, mime_type: str = 'application/octet-strea
       FileSystems.delete([partial])
 
 
+@dataclasses.dataclass(frozen=True)
+class Found:
+  """A file a pattern matched: its version (size@mtime), or why it cannot be read as a file."""
+  path: str
+  version: str | None = None
+  problem: str | None = None  # e.g. a FIFO, a dangling link: the picture's dead letter says so
+
+
+def glob_regex(pattern: str) -> re.Pattern:
+  """fnmatch's syntax with '/' alone as the separator: `*` and `?` never cross a '/', `**` does.
+
+  Beam's own translation also stops `*` at a backslash, a legal character of POSIX file and
+  object names, so such a file would silently go unmatched."""
+  out, i = [], 0
+  while i < len(pattern):
+    c = pattern[i]
+    if pattern.startswith('**', i):
+      out.append('.*')
+      i += 2
+      continue
+    i += 1
+    if c == '*':
+      out.append('[^/]*')
+    elif c == '?':
+      out.append('[^/]')
+    elif c == '[' and (end := pattern.find(']', i + (pattern[i:i + 1] in ('!', ']')))) > 0:
+      body = pattern[i:end].replace('\\', '\\\\')
+      out.append('[' + ('^' + body[1:] if body.startswith('!') else body) + ']')
+      i = end + 1
+    else:
+      out.append(re.escape(c))
+  return re.compile('(?s)' + ''.join(out) + r'\Z')
+
+
 @_with_retries
-def match(pattern: str, limit: int | None = None) -> list:
-  """The FileMetadata of the files matching `pattern` (at most `limit`)."""
-  return FileSystems.match([pattern], None if limit is None else [limit])[0].metadata_list
+def match(pattern: str, limit: int | None = None) -> list[Found]:
+  """The files matching `pattern` (at most `limit`), each with its version or its problem.
+
+  A pattern that names an existing file is that file, brackets or stars in its name included.
+  Folders are never matched. Locally, what is not a regular file (a FIFO, a socket, a device, a
+  dangling or looping link) is matched with its problem, so the job can account for it without
+  opening it (opening a FIFO would wait forever)."""
+  local = FileSystems.get_scheme(pattern) is None
+  found = _match_local(pattern) if local else _match_remote(pattern)
+  return list(itertools.islice(found, limit))
+
+
+def _match_local(pattern: str):
+  if os.path.lexists(pattern) and not os.path.isdir(pattern):
+    yield _local_file(pattern)
+    return
+  prefix = re.match(r'[^[*?]*', pattern).group(0)
+  if prefix == pattern:
+    return
+  root = os.path.dirname(prefix)
+  regex = glob_regex(pattern)
+  depth = None if '**' in pattern else pattern.count('/')
+  for folder, subfolders, names in os.walk(root or os.curdir):
+    if depth is not None and folder.count('/') + 1 >= depth + (0 if root else 1):
+      subfolders[:] = []  # deeper files have too many parts to match
+    for name in names:
+      path = os.path.join(folder, name) if root else os.path.relpath(os.path.join(folder, name))
+      if regex.match(path):
+        yield _local_file(path)
+
+
+def _local_file(path: str) -> Found:
+  try:
+    info = os.stat(path)
+  except OSError as e:
+    return Found(path, problem=f'cannot be read: {e.strerror or e} (a dangling or looping link?)')
+  if not stat.S_ISREG(info.st_mode):
+    kind = _KINDS.get(stat.S_IFMT(info.st_mode), 'a special file')
+    return Found(path, problem=f'not a regular file: {kind}')
+  return Found(path, f'{info.st_size}@{info.st_mtime}')
+
+
+_KINDS = {stat.S_IFIFO: 'a FIFO', stat.S_IFSOCK: 'a socket', stat.S_IFCHR: 'a character device',
+          stat.S_IFBLK: 'a block device', stat.S_IFDIR: 'a folder'}
+
+
+def _match_remote(pattern: str):
+  if re.search(r'[\[*?]', pattern) and FileSystems.exists(pattern):
+    yield Found(pattern, version_from(FileSystems.get_filesystem(pattern).metadata(pattern)))
+    return
+  regex = glob_regex(pattern)
+  # Beam's `*` stops at a backslash; `**` does not: list with `**`, then filter by the pattern.
+  listing = FileSystems.match([re.sub(r'\*+', '**', pattern)])[0].metadata_list
+  for metadata in listing:
+    if regex.match(metadata.path) and not metadata.path.endswith('/'):
+      yield Found(metadata.path, version_from(metadata))
+
+
+def check_regular_file(uri: str) -> None:
+  """Raises OSError for a local path that is not a regular file, before anyone opens it."""
+  if FileSystems.get_scheme(uri) is None and os.path.lexists(uri) and not os.path.isdir(uri):
+    problem = _local_file(uri).problem  # a missing file or a folder: open() says so itself
+    if problem:
+      raise NotARegularFile(problem)
+
+
+class NotARegularFile(OSError):
+  """A FIFO, socket, device or dangling link where a picture was expected."""
 
 
 @_with_retries

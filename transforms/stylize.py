@@ -22,7 +22,7 @@ from transforms.records import (
   StyleResult,
   StylizedImage,
 )
-from transforms.storage import read_bytes
+from transforms.storage import FileTooLarge, read_bytes
 
 
 def _charge_every_style(failure: Failure, todo: ContentToDo):
@@ -33,10 +33,12 @@ def _charge_every_style(failure: Failure, todo: ContentToDo):
 class LoadContent(beam.DoFn):
   """ContentToDo -> ContentImage (decoded, upright, framed for the network)."""
 
-  def __init__(self, render: rendering.Rendering, max_pixels: int):
+  def __init__(self, render: rendering.Rendering, max_pixels: int,
+               max_bytes: int = imaging.DEFAULT_MAX_BYTES):
     super().__init__()
     self._render = render
     self._max_pixels = max_pixels
+    self._max_bytes = max_bytes
     self._read = Metrics.counter(METRICS_NAMESPACE, 'images_read')
     self._failed = Metrics.counter(METRICS_NAMESPACE, 'images_failed')
 
@@ -46,7 +48,10 @@ class LoadContent(beam.DoFn):
     try:
       if ref.problem:
         raise ValueError(ref.problem)
-      data = read_bytes(ref.uri)
+      if _size(ref.version) > self._max_bytes:  # known from the listing: nothing to read
+        raise FileTooLarge(f'the file is {_size(ref.version)} bytes, over {self._max_bytes} '
+                           '(--max-bytes)')
+      data = read_bytes(ref.uri, self._max_bytes, imaging.check_signature)
       stage = 'decode'
       render = self._render
       decoded = imaging.decode(data, self._max_pixels, render.min_decode_side(),
@@ -65,6 +70,8 @@ class LoadContent(beam.DoFn):
       working = (tiling.working_input(decoded.image, render.frame, render.working_size)
                  if render.working_size else None)
     except Exception as e:  # noqa: BLE001 - any failure becomes a dead letter
+      if isinstance(e, imaging.ImageError):
+        stage = 'decode'  # refused by its first bytes while reading: not a picture
       self._failed.inc()
       yield from _charge_every_style(Failure.of(e, stage, ref), todo)
       return
@@ -72,6 +79,14 @@ class LoadContent(beam.DoFn):
     yield ContentImage(todo=todo, network_input=network_input, box=box, size=size, crop=crop,
                        source=source, alpha=alpha, notes=decoded.notes, style_input=own_style,
                        working=working, exif=decoded.exif)
+
+
+def _size(version: str | None) -> int:
+  """The size in a `size@mtime` version; 0 when unknown."""
+  try:
+    return int(version.split('@', 1)[0]) if version else 0
+  except ValueError:
+    return 0
 
 
 def _framed(image, frame: str):

@@ -1,0 +1,67 @@
+"""Removing what killed runs leave behind, once it is provably abandoned.
+
+A killed local write leaves a hidden `.NAME.XXXXXXXX.partial` beside its output (`storage.
+write_bytes` writes and renames it within one call, seconds, so one untouched for an hour has no
+writer left). A killed run leaves Beam's `_manifest/beam-temp-KIND-RUN_ID-UUID/` shards: they are
+abandoned once that run wrote its summary (it finished, and its own clean-up failed) or when they
+were not touched for a day (longer than any run's manifest writing goes quiet).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from transforms import storage
+from transforms.records import METRICS_NAMESPACE
+
+PARTIAL_STALE_AFTER_S = 3600
+TEMP_STALE_AFTER_S = 24 * 3600
+_PARTIAL = re.compile(r'/\.[^/]+\.[0-9a-f]{8}\.partial\Z')
+_TEMP = re.compile(r'/beam-temp-(?:results|failures)-(?P<run>.+)-[0-9a-f]{32}/')
+
+
+def _mtime(version: str | None) -> float:
+  try:
+    return float(version.split('@', 1)[1]) if version else time.time()
+  except (IndexError, ValueError):
+    return time.time()  # unknown: never taken for old
+
+
+def remove_if_abandoned_partial(found: storage.Found, now: float | None = None) -> bool:
+  """Deletes `found` if it is a `.partial` file untouched for an hour; True if it did."""
+  if not _PARTIAL.search(found.path):
+    return False
+  if (now or time.time()) - _mtime(found.version) < PARTIAL_STALE_AFTER_S:
+    return False
+  try:
+    FileSystems.delete([found.path])
+  except Exception as e:  # noqa: BLE001 - a leftover that stays costs nothing but space
+    logging.warning('abandoned %s not removed: %s', found.path, e)
+    return False
+  Metrics.counter(METRICS_NAMESPACE, 'leftovers_removed').inc()
+  return True
+
+
+def remove_abandoned_temp(manifest_dir: str, now: float | None = None) -> list[str]:
+  """Deletes the abandoned Beam temp folders under `manifest_dir`; returns the ones it removed."""
+  now = now or time.time()
+  groups: dict[str, list[storage.Found]] = {}
+  for found in storage.match(FileSystems.join(manifest_dir, 'beam-temp-*/**')):
+    if (m := _TEMP.search(found.path)) is not None:
+      groups.setdefault(found.path[:m.end()], []).append(found)
+  removed = []
+  for folder, files in sorted(groups.items()):
+    run_id = _TEMP.search(folder).group('run')
+    finished = storage.match(FileSystems.join(manifest_dir, f'summary-{run_id}.json'), limit=1)
+    quiet = now - max(_mtime(f.version) for f in files) >= TEMP_STALE_AFTER_S
+    if finished or quiet:
+      FileSystems.delete([f.path for f in files])
+      if FileSystems.get_scheme(folder) is None:
+        shutil.rmtree(folder, ignore_errors=True)  # the folder, now empty, of a local run
+      removed.append(folder)
+  return removed
