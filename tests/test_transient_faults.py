@@ -7,15 +7,25 @@ from __future__ import annotations
 
 import collections
 
+import apache_beam as beam
 import pytest
 from apache_beam.io.filesystem import FileMetadata, MatchResult
 from apache_beam.io.localfilesystem import LocalFileSystem
-from conftest import read_manifest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline import run as job
-from transforms import storage
+from models import imaging, registry
+from models.rendering import Rendering
+from pipeline import launch, options
+from transforms import inputs, storage
+from transforms.records import FAILED, ContentToDo
+from transforms.styles import PredictStyles
+from transforms.stylize import LoadContent, Stylize
+from transforms.write import WriteOutput
 
 PREFIX = 'flaky://'
+MAX_PIXELS = imaging.DEFAULT_MAX_PIXELS
 
 
 class FlakyFileSystem(LocalFileSystem):
@@ -68,16 +78,48 @@ def test_permanent_error_is_not_retried(tmp_path):
   assert FlakyFileSystem.calls[('open', missing)] == 2  # one real try, no retries
 
 
-def test_job_over_a_flaky_filesystem_loses_nothing(pictures, tiny_models, tmp_path):
-  out = tmp_path / 'out'
-  outcome = job.run([
+def test_launch_matches_and_checks_styles_through_retries(pictures, tiny_models, tmp_path):
+  job, _ = options.parse([
       '--content', f'{PREFIX}{pictures}/content/**', '--styles', f'{PREFIX}{pictures}/styles/*',
-      '--output', str(out), '--model', tiny_models, '--runner', 'DirectRunner'])
-  assert outcome.summary['pairs_written'] == 6 and outcome.summary['pairs_failed'] == 0
-  # Each of the 3 contents and 2 styles failed its first open; one style's was spent at launch
-  # (which checks that a style decodes), outside the job's metrics.
-  assert outcome.summary['io_retries'] == 3 + 1
+      '--output', str(tmp_path / 'out'), '--model', tiny_models])
+  plan = launch.prepare(job)
+  assert sorted(ref.id for ref in plan.styles) == ['cool', 'warm']
+  matched = [key for key in FlakyFileSystem.calls if key[0] == 'match']
+  assert matched and all(FlakyFileSystem.calls[key] >= 2 for key in matched)
+  # One style is opened to check that it decodes: through its injected fault too.
+  (opened,) = [key for key in FlakyFileSystem.calls if key[0] == 'open']
+  assert FlakyFileSystem.calls[opened] == 2
+
+
+def test_every_step_reads_and_writes_through_retries_and_counts_them(pictures, tiny_models):
+  """The content branch's steps over flaky:// in a small pipeline: each first open and create
+  fails, nothing is lost, and each retry is counted in the job's `io_retries` metric."""
+  models = registry.resolve_model_set(tiny_models)
+  contents = [ContentToDo(inputs.content_ref(f'{PREFIX}{path}'), {(style, 1.0): 'fp'
+                                                                  for style in ('warm', 'cool')})
+              for path in sorted((pictures / 'content').rglob('*.*'))]
+  styles = inputs.style_refs([(f'{PREFIX}{path}', None)
+                              for path in sorted((pictures / 'styles').iterdir())])
+  out = f'{PREFIX}{pictures}/out'
+  render = Rendering()
+  p = test_pipeline.TestPipeline()
+  style_map = beam.pvalue.AsDict(p | PredictStyles(styles, models.prediction, 1, MAX_PIXELS))
+  loaded = (p | beam.Create(contents)
+            | beam.ParDo(LoadContent(render, MAX_PIXELS)).with_outputs(FAILED, main='images'))
+  painted = loaded.images | beam.ParDo(
+      Stylize(models.transfer, 1, render), style_map).with_outputs(FAILED, main='pictures')
+  written = painted.pictures | beam.ParDo(
+      WriteOutput(out, render, 'sha')).with_outputs(FAILED, main='rows')
+  lost = (loaded[FAILED], painted[FAILED], written[FAILED]) | beam.Flatten()
+  assert_that(lost, equal_to([]), label='NoDeadLetters')
+  assert_that(written.rows | beam.Map(lambda row: row.status), equal_to(['written'] * 6),
+              label='AllWritten')
+  result = p.run()
+  result.wait_until_finish()
+
+  retries = result.metrics().query(MetricsFilter().with_name('io_retries'))['counters']
+  assert sum(c.committed for c in retries) == 3 + 2 + 6  # contents, styles and outputs
   opened = {path for (operation, path), count in FlakyFileSystem.calls.items()
             if operation == 'open'}
-  assert len(opened) == 5 and all(FlakyFileSystem.calls[('open', p)] >= 2 for p in opened)
-  assert {r['status'] for r in read_manifest(out)} == {'written'}
+  assert len(opened) == 5 and all(FlakyFileSystem.calls[('open', p)] == 2 for p in opened)
+  assert len(list((pictures / 'out').rglob('*.jpg'))) == 6
