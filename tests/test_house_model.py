@@ -1,5 +1,6 @@
-"""The project's own embedded transfer network ("house"): its contract, the job running it with
-built-in styles, and the offline demo (`./run_local.sh`) with ../shared out of sight."""
+"""The project's own embedded transfer network ("house"): its contract, the job's plan with it and
+built-in styles, and the offline demo (`./run_local.sh`, a whole run of that plan) with ../shared
+out of sight."""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +12,7 @@ import numpy as np
 from conftest import ROOT, read_manifest
 
 from models import contract, registry, style_bank
-from pipeline import run as job
+from pipeline import launch, options
 
 
 def test_the_embedded_model_keeps_the_published_contract():
@@ -27,16 +28,20 @@ def test_the_embedded_model_keeps_the_published_contract():
   assert np.abs(waves - scream).mean() > 0.02  # and the style matters
 
 
-def test_the_job_runs_it_with_built_in_styles_and_no_predictor(pictures, tmp_path):
-  out = tmp_path / 'out'
-  outcome = job.run(['--content', str(pictures / 'content' / '**'),
-                     '--styles', 'builtin:starry_night', '--styles', 'builtin:edtaonisl',
-                     '--output', str(out), '--model', 'house', '--model-dir', str(tmp_path)])
-  rows = read_manifest(out)
-  assert len(rows) == 3 * 2 and {r['status'] for r in rows} == {'written'}
-  digest = hashlib.sha256(pathlib.Path(registry.HOUSE_TRANSFER).read_bytes()).hexdigest()
-  assert {r['model_sha256'] for r in rows} == {digest}
-  assert outcome.summary['pairs_written'] == 6
+def test_the_job_plans_it_with_built_in_styles_and_no_predictor(pictures, tmp_path):
+  """--model-dir (here an empty folder) never replaces the embedded file; built-in styles need
+  no prediction network. The demo below runs this plan end to end."""
+  settings, _ = options.parse(['--content', str(pictures / 'content' / '**'),
+                               '--styles', 'builtin:starry_night', '--styles', 'builtin:edtaonisl',
+                               '--output', str(tmp_path / 'out'), '--model', 'house',
+                               '--model-dir', str(tmp_path)])
+  plan = launch.prepare(settings)
+  assert plan.prediction is None
+  assert plan.transfer.uri == registry.HOUSE_TRANSFER and plan.transfer.sha256 == _house_sha256()
+
+
+def _house_sha256():
+  return hashlib.sha256(pathlib.Path(registry.HOUSE_TRANSFER).read_bytes()).hexdigest()
 
 
 def test_run_local_demo_runs_offline_without_shared(tmp_path):
@@ -50,3 +55,4 @@ def test_run_local_demo_runs_offline_without_shared(tmp_path):
   assert {r['style_id'] for r in rows} == {'starry_night', 'great_wave', 'the_scream'}
   assert all(pathlib.Path(r['output_uri']).stat().st_size > 1000 for r in rows)
   assert 'shared' not in ' '.join(r['content_uri'] for r in rows)
+  assert {r['model_sha256'] for r in rows} == {_house_sha256()}

@@ -3,15 +3,23 @@ from __future__ import annotations
 
 import os
 
+import apache_beam as beam
 import numpy as np
 import pytest
-from conftest import read_manifest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
 
 from models import imaging, style_bank
 from models.contract import StylePredictor
 from models.registry import REGISTRY
+from pipeline import launch, options
 from pipeline import run as job
 from pipeline.launch import LaunchError
+from transforms import inputs
+from transforms.records import ContentToDo, StyleResult
+from transforms.styles import PredictStyles
+from transforms.stylize import LoadContent, Stylize
 
 
 def test_bank_has_twelve_described_paintings_of_100_finite_floats():
@@ -34,15 +42,39 @@ def test_bank_matches_the_published_predictor(shared, magenta_dir):
 
 
 def test_builtin_styles_run_without_a_prediction_model(pictures, tiny_models, tmp_path):
-  out = tmp_path / 'out'
+  """Launched with built-in styles only, the job verifies and ships no prediction network (this
+  one does not exist); the style branch takes the bank's bottlenecks and Stylize paints them."""
   transfer = os.path.join(tiny_models, 'tiny_transfer.tflite')
-  outcome = job.run(['--content', str(pictures / 'content' / 'b' / '*'),
-                     '--styles', 'builtin:starry_night', '--styles', 'builtin:great_wave',
-                     '--output', str(out), '--model', f'/nowhere/prediction.tflite,{transfer}',
-                     '--runner', 'DirectRunner'])
-  assert outcome.summary['styles_from_bank'] == 2 and outcome.summary['styles_predicted'] == 0
-  assert outcome.summary['pairs_written'] == 4
-  assert {r['style_id'] for r in read_manifest(out)} == {'starry_night', 'great_wave'}
+  settings, _ = options.parse([
+      '--content', str(pictures / 'content' / 'b' / '*'),
+      '--styles', 'builtin:starry_night', '--styles', 'builtin:great_wave',
+      '--output', str(tmp_path / 'out'), '--model', f'/nowhere/prediction.tflite,{transfer}'])
+  plan = launch.prepare(settings)
+  assert plan.prediction is None
+  assert [ref.id for ref in plan.styles] == ['starry_night', 'great_wave']
+
+  p = test_pipeline.TestPipeline()
+  styles = p | PredictStyles(plan.styles, plan.prediction, 1, settings.max_pixels)
+  assert_that(styles | beam.MapTuple(lambda style_id, result: (style_id, result.error)),
+              equal_to([('starry_night', None), ('great_wave', None)]))
+  result = p.run()
+  result.wait_until_finish()
+  counts = {c.key.metric.name: c.committed for c in result.metrics().query(
+      MetricsFilter().with_namespace('batch_stylize'))['counters']}
+  assert counts == {'styles_from_bank': 2}  # none predicted, no interpreter loaded
+
+  bank = {ref.id: StyleResult(ref, bottleneck=style_bank.load()[ref.id].bottleneck)
+          for ref in plan.styles}
+  load = LoadContent(settings.rendering, settings.max_pixels)
+  load.setup()
+  (content,) = load.process(ContentToDo(
+      inputs.content_ref(str(pictures / 'content' / 'b' / 'square.png')),
+      {(style_id, 1.0): 'fp' for style_id in bank}))
+  paint = Stylize(plan.transfer, 1, settings.rendering, plan.prediction)
+  paint.setup()
+  painted = list(paint.process(content, bank))
+  assert sorted(p.style_id for p in painted) == ['great_wave', 'starry_night']
+  assert all(p.picture.size == (150, 150) for p in painted)
 
 
 def test_unknown_builtin_style_stops_at_launch(pictures, tiny_models, tmp_path):
