@@ -1,16 +1,20 @@
 """`python -m model_building.optimize` end to end on a small Magenta-like model and generated
-pictures, and the job running what it writes (`--model OUT/fast`)."""
+pictures, and the job's launch and steps running what it writes (`--model OUT/fast`)."""
 from __future__ import annotations
 
 import json
 import shutil
 
 import pytest
-from conftest import gradient_picture, read_manifest
+from conftest import gradient_picture
 
 from model_building import optimize, tiny
 from models import contract
-from pipeline import run as job
+from pipeline import launch, options
+from transforms import inputs
+from transforms.records import ContentToDo, StylizedImage
+from transforms.styles import PredictStyle
+from transforms.stylize import LoadContent, Stylize
 
 
 @pytest.fixture(scope='module')
@@ -60,17 +64,32 @@ def test_without_calibration_pictures_there_is_no_calibrated_model(optimized, tm
 
 
 def test_the_job_runs_an_optimized_folder_as_its_model(optimized, tiny_models, pictures, tmp_path):
+  """Launch verifies the folder's files (and finds its own predictor by name); the job's steps,
+  set up with them, paint every pair, with a predicted and a built-in style alike."""
   _, out = optimized
   model = tmp_path / 'fast'
   shutil.copytree(out / 'fast', model)
   shutil.copy(f'{tiny_models}/tiny_prediction.tflite', model)  # its own predictor, found by name
-  output = tmp_path / 'stylized'
-  outcome = job.run(['--content', str(pictures / 'content' / '**'),
-                     '--styles', str(pictures / 'styles' / '*'), '--styles', 'builtin:great_wave',
-                     '--output', str(output), '--model', str(model)])
-  rows = read_manifest(output)
-  assert len(rows) == 3 * 3 and {r['status'] for r in rows} == {'written'}
-  assert outcome.summary['pairs_written'] == 9
+  settings, _ = options.parse(['--content', str(pictures / 'content' / '**'),
+                               '--styles', str(pictures / 'styles' / '*'),
+                               '--styles', 'builtin:great_wave',
+                               '--output', str(tmp_path / 'stylized'), '--model', str(model)])
+  plan = launch.prepare(settings)
+  assert plan.prediction.uri == str(model / 'tiny_prediction.tflite')
+  assert plan.transfer.uri == str(model / 'stylize_fast_transfer.tflite')
+  predict = PredictStyle(plan.prediction, 1, settings.max_pixels)
+  load = LoadContent(settings.rendering, settings.max_pixels)
+  paint = Stylize(plan.transfer, 1, settings.rendering)
+  for step in (predict, load, paint):
+    step.setup()
+  styles = dict(result for ref in plan.styles for result in predict.process(ref))
+  assert sorted(styles) == ['cool', 'great_wave', 'warm']
+  painted = []
+  for path in sorted((pictures / 'content').rglob('*.*')):
+    todo = ContentToDo(inputs.content_ref(str(path)), {(s, 1.0): 'fp' for s in styles})
+    for content in load.process(todo):
+      painted += paint.process(content, styles)
+  assert len(painted) == 3 * 3 and all(isinstance(p, StylizedImage) for p in painted)
 
 
 def test_a_folder_without_a_predictor_takes_the_default_one(optimized, magenta_dir):
