@@ -5,6 +5,7 @@ pictures are generated, and the student is the width-0.125 network; a few steps 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -15,14 +16,43 @@ from model_building import distill, export, transfer_net
 from models import contract
 
 
-@pytest.fixture
-def sources(tmp_path):
-  (tmp_path / 'photos').mkdir()
-  (tmp_path / 'paintings').mkdir()
+@pytest.fixture(scope='module')
+def sources(tmp_path_factory):
+  """Generated photos and paintings, only ever read."""
+  root = tmp_path_factory.mktemp('sources')
+  (root / 'photos').mkdir()
+  (root / 'paintings').mkdir()
   for i in range(3):
-    gradient_picture(420 + 30 * i, 400, seed=i).save(tmp_path / 'photos' / f'p{i}.png')
-    gradient_picture(300, 300, seed=20 + i).save(tmp_path / 'paintings' / f's{i}.png')
-  return tmp_path
+    gradient_picture(420 + 30 * i, 400, seed=i).save(root / 'photos' / f'p{i}.png')
+    gradient_picture(300, 300, seed=20 + i).save(root / 'paintings' / f's{i}.png')
+  return root
+
+
+@pytest.fixture(scope='module')
+def first_session(sources, tiny_models, tmp_path_factory):
+  """A workdir whose first session ended at step 2 (width 0.125, checkpoint every 2): the start
+  that tests of resuming and of widening share. Tests go on in a copy of it."""
+  workdir = tmp_path_factory.mktemp('first_session') / 'run'
+  _train(sources, tiny_models, workdir, until=2)
+  return workdir
+
+
+EVERY_STEP = ['--checkpoint-every', '1', '--average-last', '2']
+
+
+@pytest.fixture(scope='module')
+def averaged(sources, tiny_models, tmp_path_factory):
+  """A 4-step schedule averaging its last 2 steps, checkpointed every step, run in two sessions
+  of which the first ends inside the window (at step 3). Tests go on in a copy of it."""
+  workdir = tmp_path_factory.mktemp('averaged') / 'run'
+  _train(sources, tiny_models, workdir, until=3, extra=EVERY_STEP)
+  _train(sources, tiny_models, workdir, extra=EVERY_STEP)
+  return workdir
+
+
+def _copy(workdir, tmp_path):
+  shutil.copytree(workdir, tmp_path / 'run')
+  return tmp_path / 'run'
 
 
 def _train(sources, tiny_models, workdir, until=None, extra=()):
@@ -39,9 +69,8 @@ def _log(workdir):
   return [json.loads(line) for line in (workdir / 'log.jsonl').read_text().splitlines()]
 
 
-def test_cache_train_resume_and_export(sources, tiny_models, tmp_path):
-  workdir = tmp_path / 'run'
-  _train(sources, tiny_models, workdir, until=2)  # a session ends at step 2
+def test_cache_train_resume_and_export(sources, tiny_models, first_session, tmp_path):
+  workdir = _copy(first_session, tmp_path)  # a session ended at step 2
   cache = np.load(workdir / 'cache' / 'shard-0000.npz')
   assert cache['content'].shape == (6, 384, 384, 3) and cache['content'].dtype == np.uint8
   assert cache['target'].shape == (6, 384, 384, 3) and cache['bottleneck'].shape == (6, 100)
@@ -90,17 +119,12 @@ def test_cache_train_resume_and_export(sources, tiny_models, tmp_path):
     assert np.abs(picture - initial_out).mean() > 0.05  # not the untrained network
 
 
-def test_weight_averaging_exports_the_mean_of_the_last_checkpoints(sources, tiny_models,
-                                                                    tmp_path):
+def test_weight_averaging_exports_the_mean_of_the_last_checkpoints(averaged):
   """`--average-last 2` with a checkpoint every step: the export holds the mean of the weights at
   steps 3 and 4 (not step 2's, outside the window), also when a session ended inside the window."""
-  every_step = ['--checkpoint-every', '1', '--average-last', '2']
-  _train(sources, tiny_models, tmp_path / 'run', until=3, extra=every_step)
-  _train(sources, tiny_models, tmp_path / 'run', extra=every_step)
-  _assert_exports_the_mean_of(tmp_path / 'run', 3, 4)
+  _assert_exports_the_mean_of(averaged, 3, 4)
   # Before the window a checkpoint holds no mean.
-  assert not distill._holds_average(
-      str(tmp_path / 'run' / 'checkpoints' / 'ckpt-2'))
+  assert not distill._holds_average(str(averaged / 'checkpoints' / 'ckpt-2'))
 
 
 def _assert_exports_the_mean_of(workdir, first, last):
@@ -116,13 +140,13 @@ def _assert_exports_the_mean_of(workdir, first, last):
   assert any(not np.allclose(a.numpy(), b.numpy()) for a, b in zip(at[0].weights, at[-1].weights))
 
 
-def test_a_lengthened_schedule_averages_only_its_own_window(sources, tiny_models, tmp_path):
+def test_a_lengthened_schedule_averages_only_its_own_window(sources, tiny_models, averaged,
+                                                           tmp_path):
   """A run finished at step 4 (mean of steps 3 and 4), then lengthened to 6 steps: the export is
   the mean of steps 5 and 6, the new schedule's window, with nothing of the old mean in it."""
-  every_step = ['--checkpoint-every', '1', '--average-last', '2']
-  _train(sources, tiny_models, tmp_path / 'run', extra=every_step)
-  _train(sources, tiny_models, tmp_path / 'run', extra=every_step + ['--steps', '6'])
-  _assert_exports_the_mean_of(tmp_path / 'run', 5, 6)
+  workdir = _copy(averaged, tmp_path)
+  _train(sources, tiny_models, workdir, extra=EVERY_STEP + ['--steps', '6'])
+  _assert_exports_the_mean_of(workdir, 5, 6)
 
 
 def test_the_psnr_weight_adds_mean_log_mse_to_the_loss(sources, tiny_models, tmp_path):
@@ -253,11 +277,11 @@ def test_abstraction_paints_new_shapes_in_the_paintings_palette():
   assert np.array_equal(np.asarray(again), np.asarray(made[2]))
 
 
-def test_a_larger_width_goes_on_from_the_narrower_checkpoint(sources, tiny_models, tmp_path):
+def test_a_larger_width_goes_on_from_the_narrower_checkpoint(sources, tiny_models, first_session,
+                                                             tmp_path):
   """`--width` above the checkpoint's widens its network (model_building/widen.py) and trains on
   from its step; the wider checkpoints then resume and export at the new width."""
-  workdir, wider = tmp_path / 'run', ['--width', '0.25']
-  _train(sources, tiny_models, workdir, until=2)  # width 0.125
+  workdir, wider = _copy(first_session, tmp_path), ['--width', '0.25']  # at step 2, width 0.125
   narrow = transfer_net.build(width=0.125)
   distill.restore_weights(narrow, str(workdir / 'checkpoints' / 'ckpt-2'))
   _train(sources, tiny_models, workdir, until=3, extra=wider + ['--checkpoint-every', '1'])

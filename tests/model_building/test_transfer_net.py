@@ -86,11 +86,31 @@ def magenta_like(tmp_path_factory) -> str:
   return tiny.build_magenta_like(str(tmp_path_factory.mktemp('magenta_like') / 'transfer.tflite'))
 
 
-def test_importer_reproduces_a_magenta_graph_in_float(magenta_like):
+@pytest.fixture(scope='module')
+def imported(magenta_like):
+  """The importer's Keras rebuild of `magenta_like`, made once for the tests that read it."""
+  return import_published.load_published(magenta_like)
+
+
+@pytest.fixture(scope='module')
+def exported(imported):
+  """kind -> the rebuild exported as that kind (full int8 calibrated on `_inputs(2, 3)`), each
+  converted once however many tests look at it."""
+  contents, bottlenecks = _inputs(2, 3)
+  made = {}
+
+  def export_of(kind: str) -> bytes:
+    if kind not in made:
+      made[kind] = export.to_tflite(imported, kind, lambda: zip(contents, bottlenecks))
+    return made[kind]
+  return export_of
+
+
+def test_importer_reproduces_a_magenta_graph_in_float(magenta_like, imported):
   weights, epsilon, width = import_published.read_weights(magenta_like)
   assert width == 0.125 and epsilon == pytest.approx(1e-5, rel=1e-2)  # stored as float16
   assert len(weights) == 3 + 10 + 3 + 13 * 2  # convolutions + gamma and beta of 13 norms
-  model = import_published.load_published(magenta_like)
+  model = imported
   contents, bottlenecks = _inputs(1, 2)
   assert import_published.check_equivalence(model, magenta_like, contents, bottlenecks) > 100
 
@@ -101,11 +121,12 @@ def test_importer_refuses_a_model_that_is_not_a_magenta_transformer(tiny_models)
 
 
 @pytest.mark.parametrize('kind', export.KINDS)
-def test_exports_keep_the_published_contract_and_stay_close_to_float(kind, magenta_like, tmp_path):
-  model = import_published.load_published(magenta_like)
+def test_exports_keep_the_published_contract_and_stay_close_to_float(kind, imported, exported,
+                                                                     tmp_path):
+  model = imported
   contents, bottlenecks = _inputs(2, 3)
   path = tmp_path / f'{kind}.tflite'
-  path.write_bytes(export.to_tflite(model, kind, lambda: zip(contents, bottlenecks)))
+  path.write_bytes(exported(kind))
   transfer = contract.StyleTransfer(str(path))  # checks tensor names, shapes, dtypes
   content, bottleneck = contents[0], bottlenecks[0]
   got = transfer.stylize(content, bottleneck)
@@ -118,12 +139,11 @@ def test_exports_keep_the_published_contract_and_stay_close_to_float(kind, magen
   assert got.std() > 0.02  # a picture, not a flat colour
 
 
-def test_int8_storage_keeps_int8_weights_but_computes_in_float(magenta_like):
+def test_int8_storage_keeps_int8_weights_but_computes_in_float(exported):
   from tensorflow.lite.python import schema_py_generated as schema
   from tensorflow.lite.tools import flatbuffer_utils
-  model = import_published.load_published(magenta_like)
-  hybrid = export.to_tflite(model, 'int8-weights')
-  stored = export.to_tflite(model, 'int8-storage')
+  hybrid = exported('int8-weights')
+  stored = exported('int8-storage')
   assert len(stored) < len(hybrid) * 1.05  # still int8-sized
   parsed = flatbuffer_utils.convert_bytearray_to_object(bytearray(stored))
   graph, opcodes = parsed.subgraphs[0], parsed.operatorCodes
@@ -138,15 +158,14 @@ def test_int8_storage_keeps_int8_weights_but_computes_in_float(magenta_like):
     assert graph.tensors[op.inputs[0]].type == schema.TensorType.INT8
 
 
-def test_dequantize_at_load_refuses_a_model_without_int8_weights(magenta_like):
-  model = import_published.load_published(magenta_like)
+def test_dequantize_at_load_refuses_a_model_without_int8_weights(exported):
   with pytest.raises(ValueError, match='no int8 weights'):
-    export.dequantize_at_load(export.to_tflite(model, 'float32'))
+    export.dequantize_at_load(exported('float32'))
 
 
-def test_full_int8_needs_representative_pairs(magenta_like):
+def test_full_int8_needs_representative_pairs(imported):
   with pytest.raises(ValueError, match='representative'):
-    export.to_tflite(import_published.load_published(magenta_like), 'int8')
+    export.to_tflite(imported, 'int8')
 
 
 def test_the_published_fp16_model_is_rebuilt_exactly(shared):
