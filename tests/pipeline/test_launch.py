@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from pipeline import launch, options
 from pipeline import run as job
 from pipeline.launch import LaunchError
 
@@ -71,6 +72,19 @@ def test_unreadable_output(pictures, tiny_models, tmp_path):
 def test_unsupported_scheme(pictures, tiny_models, tmp_path):
   with pytest.raises(LaunchError, match='ftp://host/x/\\*.jpg'):
     job.run(_args(pictures, tiny_models, tmp_path / 'out', **{'--content': 'ftp://host/x/*.jpg'}))
+
+
+def test_a_style_named_several_ways_is_one_style(pictures, tiny_models, tmp_path):
+  """A glob, a path, and an absolute and a relative list row all naming warm.png: the job plans
+  (and so predicts) it once."""
+  listed = pictures / 'styles.txt'
+  listed.write_text(f"{pictures / 'styles' / 'warm.png'}\n# a comment\n\nstyles/warm.png\n")
+  settings, _ = options.parse(_args(pictures, tiny_models, tmp_path / 'out') + [
+      '--styles', str(pictures / 'styles' / 'warm.png'), '--styles-list', str(listed)])
+  plan = launch.prepare(settings)
+  assert sorted((ref.id, ref.uri) for ref in plan.styles) == [
+      ('cool', str(pictures / 'styles' / 'cool.jpg')),
+      ('warm', str(pictures / 'styles' / 'warm.png'))]
 
 
 def test_command_line_says_what_is_missing(capsys):
