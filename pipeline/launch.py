@@ -100,7 +100,8 @@ def _usable_styles(job: options.JobSettings) -> list[ImageRef]:
       if style_bank.is_builtin(ref.uri):
         style_bank.names(ref.uri)  # a list file may name one that does not exist
         return styles
-      imaging.decode(storage.read_bytes(ref.uri), job.max_pixels, min_side=imaging.STYLE_SIZE)
+      data = storage.read_bytes(ref.uri, job.max_bytes, imaging.check_signature)
+      imaging.decode(data, job.max_pixels, min_side=imaging.STYLE_SIZE)
       return styles  # one usable style is enough to start; the rest are checked by the job
     except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
       problems.append(f'  {ref.uri}: {type(e).__name__}: {e}')

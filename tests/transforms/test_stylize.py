@@ -177,7 +177,7 @@ def test_a_sliver_filling_a_box_is_refused_not_allocated(tmp_path):
   assert main_outputs(load(todo(tmp_path / 'fine.png'), render, max_pixels=10_000_000))
 
 
-# name -> (builder, the painted output's size or None to not check it, decoding's notes)
+# name -> (builder, the painted output's size, what decoding notes)
 ODD_BUT_GOOD = {
     'one_pixel.png': (lambda p: gradient_picture(1, 1).save(p), (1, 1), ()),
     'sliver.png': (lambda p: gradient_picture(3, 5000).save(p), (1, 1024), ()),
