@@ -19,7 +19,7 @@ from models import imaging
 FORMATS = {'jpeg': 'jpg', 'png': 'png', 'webp': 'webp'}  # format -> file extension
 MIME_TYPES = {'jpeg': 'image/jpeg', 'png': 'image/png', 'webp': 'image/webp'}
 BOX_MODES = ('fit', 'fill')
-_SRGB_BYTES = imaging.SRGB.tobytes()
+_SRGB_BYTES = imaging.SRGB_BYTES
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

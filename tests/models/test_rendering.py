@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
-from conftest import gradient_picture
+from conftest import ROOT, gradient_picture
 from PIL import Image
 
 from models import imaging
@@ -93,7 +97,7 @@ def test_jpeg_is_flattened_on_the_background():
 def test_outputs_are_tagged_srgb_and_carry_no_source_metadata(render, pil_format):
   decoded = Image.open(io.BytesIO(encode(gradient_picture(32, 16), render)))
   assert decoded.format == pil_format
-  assert decoded.info['icc_profile'] == imaging.SRGB.tobytes()
+  assert decoded.info['icc_profile'] == imaging.SRGB_BYTES
   assert not decoded.getexif()
   assert bool(decoded.info.get('progressive')) == render.progressive
 
@@ -117,3 +121,18 @@ def test_personal_metadata_is_copied_only_when_asked(fmt):
   kept = Image.open(io.BytesIO(encode(decoded.image, Rendering(fmt=fmt, keep_metadata=True),
                                       decoded.exif)))
   assert kept.getexif()[0x010F] == 'CameraMaker' and 0x8825 in kept.getexif()
+
+
+def test_an_output_encodes_to_the_same_bytes_in_every_process():
+  """The sRGB profile outputs carry is made at import time, stamped with that time by LittleCMS:
+  the job pins its date, so re-encoding never differs by a byte."""
+  code = ('import hashlib, time; from models import rendering; from conftest import '
+          'gradient_picture; print(hashlib.sha256(rendering.encode(gradient_picture(32, 24), '
+          'rendering.Rendering())).hexdigest())')
+  env = {**os.environ, 'PYTHONPATH': f'{ROOT}{os.pathsep}{ROOT / "tests"}'}
+  digests = set()
+  for _ in range(2):
+    digests.add(subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
+                               text=True, check=True).stdout)
+    time.sleep(1.1)  # the profile's stamp has a one-second resolution
+  assert len(digests) == 1
