@@ -7,7 +7,10 @@ the expected tensors; the output cannot be written.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
+import socket
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -40,6 +43,7 @@ def prepare(job: options.JobSettings) -> Plan:
       style_bank.is_builtin(ref.uri) for ref in styles)
   prediction, transfer = _verified_models(job.model, job.model_dir, needs_prediction)
   _check_writable(job.output, job.run_id)
+  _claim_run_id(job)
   return Plan(styles, prediction, transfer)
 
 
@@ -144,6 +148,22 @@ def _check_writable(output: str, run_id: str) -> None:
       logging.info('removed %s, left by a killed run', folder)
   except Exception as e:  # noqa: BLE001 - leftovers cost space, never the run
     logging.warning('leftovers of killed runs not removed: %s: %s', type(e).__name__, e)
+
+
+def _claim_run_id(job: options.JobSettings) -> None:
+  """Two runs with one run id would overwrite each other's manifest: the first to claim the id on
+  this output keeps it, and any other stops here."""
+  claim = FileSystems.join(manifest_dir(job.output), f'run-{job.run_id}.json')
+  record = json.dumps({'run_id': job.run_id, 'started_at': job.started_at,
+                       'host': socket.gethostname(), 'pid': os.getpid()}).encode()
+  try:
+    claimed = storage.create_exclusive(claim, record)
+  except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
+    raise LaunchError(f'cannot record the run id in {claim}: {type(e).__name__}: {e}') from None
+  if not claimed:
+    raise LaunchError(f'run id {job.run_id!r} is already used on this output ({claim}): another '
+                      'run with it is going on or is recorded there; give another --run-id, or '
+                      'leave it out for a unique one')
 
 
 def for_remote_workers(plan: Plan, beam_options) -> Plan:

@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import difflib
 import os
+import secrets
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
@@ -135,8 +136,9 @@ def parser() -> argparse.ArgumentParser:
                  help='write OUTPUT/index.html, a contact sheet of the first N content pictures '
                       'in every style; 0: none (default: %(default)s)')
   p.add_argument('--run-id', '--run_id', default=None,
-                 help='names this run\'s manifest files (default: UTC time, e.g. '
-                      '20261128T030000Z)')
+                 help='names this run\'s manifest files; one run id per output (default: '
+                      'the UTC start time and a random suffix, e.g. '
+                      '20261128T030000.123456Z-1a2b3c)')
   return p
 
 
@@ -159,6 +161,11 @@ class JobSettings:
   gallery_rows: int
   run_id: str
   started_at: str  # UTC, ISO 8601: stamps every manifest row
+
+
+def default_run_id(now: datetime.datetime) -> str:
+  """The UTC start time to the microsecond and a random suffix: unique, and sorted by time."""
+  return f'{now:%Y%m%dT%H%M%S}.{now:%f}Z-{secrets.token_hex(3)}'
 
 
 def _beam_parser() -> argparse.ArgumentParser:
@@ -222,6 +229,6 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
           working_size=job.working_size, keep_metadata=job.keep_metadata),
       strengths=tuple(sorted({round(v, 2) for values in job.strength or [[1.0]] for v in values})),
       max_pixels=job.max_pixels, max_bytes=job.max_bytes, skip_existing=job.skip_existing,
-      gallery_rows=job.gallery_rows, run_id=job.run_id or now.strftime('%Y%m%dT%H%M%SZ'),
+      gallery_rows=job.gallery_rows, run_id=job.run_id or default_run_id(now),
       started_at=now.isoformat(timespec='microseconds'))
   return settings, beam_args

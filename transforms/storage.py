@@ -19,7 +19,8 @@ from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.utils import retry
-from google.api_core.exceptions import GoogleAPICallError
+from google.api_core.exceptions import GoogleAPICallError, PreconditionFailed
+from google.cloud import storage as gcs
 
 from transforms.records import METRICS_NAMESPACE
 
@@ -205,6 +206,35 @@ def check_regular_file(uri: str) -> None:
 
 class NotARegularFile(OSError):
   """A FIFO, socket, device or dangling link where a picture was expected."""
+
+
+def create_exclusive(uri: str, data: bytes) -> bool:
+  """Writes `data` to `uri` unless something is there already; False if it was. One writer wins
+  however many try at once: locally by O_EXCL, on gs:// by a does-not-exist precondition
+  (generation 0) that Cloud Storage enforces."""
+  scheme = FileSystems.get_scheme(uri)
+  if scheme is None:
+    os.makedirs(os.path.dirname(uri) or '.', exist_ok=True)
+    try:
+      with open(uri, 'xb') as f:
+        f.write(data)
+    except FileExistsError:
+      return False
+    return True
+  if scheme == 'gs':
+    bucket, name = uri[len('gs://'):].split('/', 1)
+    blob = gcs.Client().bucket(bucket).blob(name)
+    if blob.exists():
+      return False
+    try:
+      blob.upload_from_string(data, if_generation_match=0)
+    except PreconditionFailed:
+      return False
+    return True
+  if FileSystems.exists(uri):  # another filesystem: no atomic test-and-set, a check suffices
+    return False
+  write_bytes(uri, data)
+  return True
 
 
 @_with_retries
