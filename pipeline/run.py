@@ -12,6 +12,7 @@ Graph (each step that can fail on one element sends it to a dead-letter output a
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import sys
 import time
@@ -34,8 +35,8 @@ from transforms.gallery import WriteGallery
 from transforms.incremental import DonePairs, PlanPairs
 from transforms.inputs import ContentRefs
 from transforms.manifest import WriteManifest, manifest_dir
-from transforms.records import FAILED, SKIPPED, content_key
-from transforms.storage import write_bytes
+from transforms.records import FAILED, PLANNED, SKIPPED, content_key
+from transforms.storage import read_bytes
 from transforms.styles import PredictStyles
 from transforms.stylize import LoadContent, Stylize
 from transforms.write import WriteOutput
@@ -67,7 +68,7 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
           PlanPairs(job.output, job.rendering, job.strengths,
                     (plan.prediction.sha256 if plan.prediction else '', plan.transfer.sha256)),
           style_map
-      ).with_outputs(SKIPPED, FAILED, main='todo'))
+      ).with_outputs(SKIPPED, FAILED, PLANNED, main='todo'))
   loaded = planned.todo | 'LoadContent' >> beam.ParDo(
       LoadContent(job.rendering, job.max_pixels, job.max_bytes)).with_outputs(FAILED, main='images')
   stylized = loaded.images | 'Stylize' >> beam.ParDo(
@@ -80,7 +81,7 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
 
   failures = ((planned[FAILED], loaded[FAILED], stylized[FAILED], written[FAILED])
               | 'DeadLetters' >> beam.Flatten())
-  rows = (written.rows, planned[SKIPPED], failures) | 'Manifest' >> WriteManifest(
+  rows = (written.rows, planned[SKIPPED], failures, planned[PLANNED]) | 'Manifest' >> WriteManifest(
       job.output, job.run_id, plan.transfer.sha256, job.started_at)
   if job.gallery_rows:
     _ = rows | 'Gallery' >> WriteGallery(job.output, job.run_id, job.gallery_rows)
@@ -110,12 +111,14 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     return RunOutcome(result, {})
   outcome = summary.collect(result, time.monotonic() - start, job.run_id,
                             len(plan.styles) * len(job.strengths))
-  print(summary.render(outcome))
+  # The job wrote its own summary as its last step; the launcher adds the metrics' timings.
   summary_uri = FileSystems.join(manifest_dir(job.output), f'summary-{job.run_id}.json')
   try:
-    write_bytes(summary_uri, summary.to_json(outcome), 'application/json')
-  except Exception as e:  # noqa: BLE001 - the counts above are printed; say what was not kept
-    raise JobFailed(f'the summary could not be written to {summary_uri}: {_cause(e)}') from e
+    outcome.update(json.loads(read_bytes(summary_uri)))
+  except Exception as e:  # noqa: BLE001 - the metrics' counts are printed; say what is missing
+    print(summary.render(outcome))
+    raise JobFailed(f'the job did not leave its summary at {summary_uri}: {_cause(e)}') from e
+  print(summary.render(outcome))
   gallery = FileSystems.join(job.output, layout.GALLERY_PAGE)
   print(f'outputs in {job.output}; manifest and dead letters in {manifest_dir(job.output)}'
         + (f'; gallery: {gallery}' if job.gallery_rows and FileSystems.exists(gallery) else ''))

@@ -1,8 +1,6 @@
 """The run summary: counts by outcome and throughput, read from the job's Beam metrics."""
 from __future__ import annotations
 
-import json
-
 from apache_beam.metrics.metric import MetricsFilter
 
 from transforms.records import METRICS_NAMESPACE
@@ -11,7 +9,8 @@ COUNTERS = ('contents', 'styles_predicted', 'styles_from_bank', 'styles_failed',
             'images_failed',
             'pairs_stylized', 'pairs_written', 'pairs_skipped', 'pairs_failed',
             'content_bottlenecks', 'interpreter_loads', 'io_retries',
-            'manifest_lines_unreadable', 'manifest_files_unreadable')
+            'manifest_lines_unreadable', 'manifest_files_unreadable',
+            'leftovers_removed')
 
 
 def _value(result):
@@ -19,7 +18,7 @@ def _value(result):
 
 
 def collect(result, seconds: float, run_id: str, outputs_per_content: int) -> dict:
-  """The summary of a finished run, as a dict (also written to the manifest folder).
+  """The launcher's summary of a finished run, from the job's Beam metrics (with timings).
 
   `pairs_expected` is contents x outputs per content (styles x strengths); `accounted` says every
   pair ended written, skipped or failed."""
@@ -50,6 +49,3 @@ def render(summary: dict) -> str:
             if key not in ('run_id', 'seconds', 'images_per_second')]
   return '\n'.join(lines)
 
-
-def to_json(summary: dict) -> bytes:
-  return json.dumps(summary, indent=2).encode()

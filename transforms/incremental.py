@@ -26,6 +26,7 @@ from transforms.manifest import manifest_dir
 from transforms.records import (
   FAILED,
   METRICS_NAMESPACE,
+  PLANNED,
   SKIPPED,
   WRITTEN,
   ContentToDo,
@@ -145,6 +146,7 @@ class PlanPairs(beam.DoFn):
     keeper = min(ref.uri for ref in refs.values())
     for listed in refs.values():
       self._contents.inc()
+      yield beam.pvalue.TaggedOutput(PLANNED, len(styles) * len(self._strengths))
       ref = listed
       if ref.uri != keeper:
         yield from self._duplicate(ref, keeper, styles)

@@ -9,6 +9,7 @@ from PIL import Image
 
 FAILED = 'failed'  # the tag of every step's dead-letter output
 SKIPPED = 'skipped'  # the tag of pairs a re-run finds already done
+PLANNED = 'planned'  # the tag of each content's count of pairs, for the run's accounting
 WRITTEN = 'written'
 METRICS_NAMESPACE = 'batch_stylize'
 

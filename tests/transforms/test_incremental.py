@@ -18,7 +18,15 @@ from conftest import gradient_picture
 from models.rendering import Rendering
 from transforms import inputs
 from transforms.incremental import DonePairs, PlanPairs, fingerprint
-from transforms.records import SKIPPED, WRITTEN, ContentToDo, ImageRef, ManifestRow, StyleResult
+from transforms.records import (
+  PLANNED,
+  SKIPPED,
+  WRITTEN,
+  ContentToDo,
+  ImageRef,
+  ManifestRow,
+  StyleResult,
+)
 
 MODELS = ('sha-of-prediction', 'sha-of-transfer')
 CONTENT = ImageRef('/in/photo.jpg', 'photo-1', version='100@1.0')
@@ -52,6 +60,10 @@ def plan(output, refs, done=(), style_map=None, strengths=(1.0,), render=DEFAULT
   step.setup()
   grouped = ('the content key', {'ref': list(refs), 'done': list(done)})
   outputs = list(step.process(grouped, style_map or styles(STYLE)))
+  planned = [o.value for o in outputs if getattr(o, 'tag', None) == PLANNED]
+  assert planned == [len(style_map or styles(STYLE)) * len(strengths)] * len(
+      {(r.uri, r.id, r.problem) for r in refs}), 'each content counts its pairs once'
+  outputs = [o for o in outputs if getattr(o, 'tag', None) != PLANNED]
   todo = [o for o in outputs if isinstance(o, ContentToDo)]
   skipped = [o.value for o in outputs if isinstance(o, beam.pvalue.TaggedOutput)]
   assert all(o.tag == SKIPPED for o in outputs if isinstance(o, beam.pvalue.TaggedOutput))

@@ -3,6 +3,7 @@ the dead letters alone, again, in the failures file."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
@@ -27,7 +28,8 @@ def test_every_row_is_stamped_and_failures_are_also_written_apart(tmp_path):
   written = p | 'Written' >> beam.Create([_done(WRITTEN, 'a')])
   skipped = p | 'Skipped' >> beam.Create([_done(SKIPPED, 'b')])
   failures = p | 'Failures' >> beam.Create([failure])
-  _ = (written, skipped, failures) | WriteManifest(
+  planned = p | 'Planned' >> beam.Create([1, 2])  # two contents: one with 1 pair, one with 2
+  _ = (written, skipped, failures, planned) | WriteManifest(
       str(tmp_path), 'r7', 'sha-of-transfer', '2026-11-28T03:00:00+00:00')
   result = p.run()
   result.wait_until_finish()
@@ -44,6 +46,12 @@ def test_every_row_is_stamped_and_failures_are_also_written_apart(tmp_path):
   assert read_manifest(tmp_path, 'failures') == [rows[2]]
   # Named after the run, so a later run never overwrites them.
   assert {p.name.split('-0')[0] for p in (tmp_path / '_manifest').iterdir()} == {
-      'results-r7', 'failures-r7'}
+      'results-r7', 'failures-r7', 'summary-r7.json', 'complete-r7.json'}
+  # Then the job's own summary of them (3 pairs planned, 3 recorded) and its completion marker.
+  summary = json.loads((tmp_path / '_manifest' / 'summary-r7.json').read_text())
+  assert (summary['pairs_expected'], summary['pairs_written'], summary['pairs_skipped'],
+          summary['pairs_failed'], summary['failed_by_stage'], summary['accounted']) == (
+              3, 1, 1, 1, {'stylize': 1}, True)
+  assert json.loads((tmp_path / '_manifest' / 'complete-r7.json').read_text())['run_id'] == 'r7'
   failed = result.metrics().query(MetricsFilter().with_name('pairs_failed'))['counters']
   assert sum(c.committed for c in failed) == 1
