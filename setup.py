@@ -16,6 +16,7 @@ RUNTIME = [
     'pillow>=10.3',
     'google-cloud-storage>=2.16',
     'fasteners>=0.15',
+    'pyarrow>=14',  # the state snapshots (Parquet)
 ]
 BUILDING = [
     'tensorflow-cpu>=2.16',

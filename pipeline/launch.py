@@ -17,7 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from models import fetch, imaging, registry, style_bank
 from models.contract import ModelContractError, StylePredictor, open_transfer
 from pipeline import options, workers
-from transforms import inputs, layout, leftovers, storage
+from transforms import inputs, layout, leftovers, state, storage
 from transforms.manifest import manifest_dir
 from transforms.records import ImageRef
 
@@ -32,6 +32,7 @@ class Plan:
   styles: list[ImageRef]
   prediction: registry.ModelFile | None  # None: not needed (built-in styles only)
   transfer: registry.ModelFile  # sha256 always set: workers load exactly the checked file
+  snapshot: str | None = None  # the current state's folder; None: none yet (or --overwrite)
 
 
 def prepare(job: options.JobSettings) -> Plan:
@@ -44,7 +45,9 @@ def prepare(job: options.JobSettings) -> Plan:
   prediction, transfer = _verified_models(job.model, job.model_dir, needs_prediction)
   _check_writable(job.output, job.run_id)
   _claim_run_id(job)
-  return Plan(styles, prediction, transfer)
+  snapshot = state.current_snapshot(job.output) if job.skip_existing else None
+  _remove_old_state(job.output)
+  return Plan(styles, prediction, transfer, snapshot)
 
 
 def _match(pattern: str, limit: int | None = None) -> list[storage.Found]:
@@ -148,6 +151,16 @@ def _check_writable(output: str, run_id: str) -> None:
       logging.info('removed %s, left by a killed run', folder)
   except Exception as e:  # noqa: BLE001 - leftovers cost space, never the run
     logging.warning('leftovers of killed runs not removed: %s: %s', type(e).__name__, e)
+
+
+def _remove_old_state(output: str) -> None:
+  try:
+    current = state.current_snapshot(output)
+    for folder in leftovers.remove_old_snapshots(state.state_dir(output), manifest_dir(output),
+                                                 current):
+      logging.info('removed %s, an earlier state snapshot', folder)
+  except Exception as e:  # noqa: BLE001 - old snapshots cost space, never the run
+    logging.warning('earlier state snapshots not removed: %s: %s', type(e).__name__, e)
 
 
 def _claim_run_id(job: options.JobSettings) -> None:

@@ -185,15 +185,19 @@ def _refuse_unknown(p: argparse.ArgumentParser, beam_args: list[str]) -> None:
     return
   known = [name for action in p._actions + beam_parser._actions
            for name in action.option_strings if name.startswith('--')]
-  problems = []
+  problems, stray = [], []
   for k, arg in enumerate(unknown):
     name = arg.split('=', 1)[0]
     if not name.startswith('-'):
       if not (k and unknown[k - 1].startswith('-') and '=' not in unknown[k - 1]):
-        problems.append(f'unexpected value {arg!r}')  # not the value of an unknown flag
+        stray.append(arg)  # not the value of an unknown flag
       continue
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
     problems.append(f'unknown argument {name}' + (f' (did you mean {close[0]}?)' if close else ''))
+  if stray:
+    more = f' and {len(stray) - 1} more' if len(stray) > 1 else ''
+    problems.append(f'unexpected value {stray[0]!r}{more} (a glob the shell expanded? quote it: '
+                    "--content 'photos/*.jpg')")
   p.error('; '.join(problems) + '. Arguments are the job\'s own (--help) or Beam pipeline '
           'options.')
 

@@ -32,10 +32,11 @@ from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from pipeline import launch, options, summary, workers
 from transforms import layout
 from transforms.gallery import WriteGallery
-from transforms.incremental import DonePairs, PlanPairs
+from transforms.incremental import DonePairs, PlanPairs, for_planning
 from transforms.inputs import ContentRefs
 from transforms.manifest import WriteManifest, manifest_dir
 from transforms.records import FAILED, PLANNED, SKIPPED, content_key
+from transforms.state import PublishSnapshot
 from transforms.storage import read_bytes
 from transforms.styles import PredictStyles
 from transforms.stylize import LoadContent, Stylize
@@ -57,9 +58,11 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
   refs = (p
           | 'ContentRefs' >> ContentRefs(job.content, job.content_list)
           | 'ByOutputName' >> beam.Map(lambda ref: (content_key(ref.id, ref.uri), ref)))
-  done = (p | 'DonePairs' >> DonePairs(job.output, [ref.id for ref in plan.styles])
-          if job.skip_existing
-          else p | 'NothingDone' >> beam.Create([]))
+  recorded = (p | 'DonePairs' >> DonePairs(job.output, [ref.id for ref in plan.styles],
+                                           plan.snapshot)
+              if job.skip_existing
+              else p | 'NothingDone' >> beam.Create([]))
+  done = recorded | 'ForPlanning' >> beam.Map(for_planning)
   # The join also fans the content out: each picture goes on to any worker.
   planned = (
       {'ref': refs, 'done': done}
@@ -82,7 +85,8 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
   failures = ((planned[FAILED], loaded[FAILED], stylized[FAILED], written[FAILED])
               | 'DeadLetters' >> beam.Flatten())
   rows = (written.rows, planned[SKIPPED], failures, planned[PLANNED]) | 'Manifest' >> WriteManifest(
-      job.output, job.run_id, plan.transfer.sha256, job.started_at)
+      job.output, job.run_id, plan.transfer.sha256, job.started_at,
+      after=lambda rows: (recorded, rows) | 'State' >> PublishSnapshot(job.output, job.run_id))
   if job.gallery_rows:
     _ = rows | 'Gallery' >> WriteGallery(job.output, job.run_id, job.gallery_rows)
 

@@ -78,7 +78,8 @@ def test_a_damaged_manifest_costs_counted_lines_not_the_run(caplog):
   data = (json.dumps(good) + '\n' + json.dumps(failed) + '\n{"status": "writ\xff\n').encode(
       'utf-8', 'surrogateescape') + b'\x80\x81 not json\n\n'
   rows = list(incremental._manifest_lines(_Readable('/out/_manifest/results-r1.jsonl', data)))
-  assert rows == [('/out/s/a-1.jpg', (b'id:a-1', 'f1', ('t1', 'r1')))]
+  assert [incremental.for_planning(row) for row in rows] == [
+      (b'id:a-1', ('/out/s/a-1.jpg', 'f1', ('t1', 'r1')))]
   assert 'results-r1.jsonl: 2 damaged lines passed over' in caplog.text
   unreadable = _Readable('/out/_manifest/results-r2.jsonl', error=PermissionError('denied'))
   assert list(incremental._manifest_lines(unreadable)) == []

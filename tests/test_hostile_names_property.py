@@ -20,8 +20,8 @@ from pipeline import run as job
 _TEXT = st.text(st.characters(blacklist_categories=('Cs',), blacklist_characters='/\0'),
                 min_size=1, max_size=30)
 _SPECIAL = st.sampled_from(['*', '?', '[', ']', '[!a]', '\\', '**', ' ', '\t', '\n', '\r', '\x1b',
-                            '<img src=x onerror=alert(1)>', '&amp;', '"', "'", '%2F', '..', 'é', '\u202e',
-                            'index.html', '_manifest', 'x' * 120])
+                            '<img src=x onerror=alert(1)>', '&amp;', '"', "'", '%2F', '..', 'é',
+                            '\u202e', 'index.html', '_manifest', 'x' * 120])
 _NAMES = st.builds(
     lambda parts, ext, raw: ''.join(parts) + (os.fsdecode(b'\xe9\xff') if raw else '') + ext,
     st.lists(st.one_of(_TEXT, _SPECIAL), min_size=1, max_size=3),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,14 +42,19 @@ def _status(out, run_id):
 
 @pytest.fixture(scope='module')
 def reruns(tiny_models, tmp_path_factory):
-  """Three nightly runs over one output: r1 renders everything; r2 finds it all done (an
-  earlier manifest damaged meanwhile); r3 follows a deleted output and a rewritten source."""
+  """Three nightly runs over one output: r1 renders everything; r2 finds it all done from the
+  manifests alone (the state removed, as in an output folder from before snapshots, and an
+  earlier manifest damaged meanwhile) and publishes a snapshot; r3 reads that snapshot and follows
+  a deleted output and a rewritten source."""
   pictures = make_pictures(tmp_path_factory.mktemp('reruns'))
   out = pictures / 'out'
   first = _run(pictures, tiny_models, out, run_id='r1')
   mtimes = {r['output_uri']: os.stat(r['output_uri']).st_mtime_ns for r in _rows(out, 'r1')}
   (out / '_manifest' / 'results-r0-00000-of-00001.jsonl').write_text('{"status": "writ\nnot json\n')
+  assert json.loads((out / '_state' / 'CURRENT.json').read_text())['snapshot'] == 'snapshots/r1'
+  shutil.rmtree(out / '_state')
   second = _run(pictures, tiny_models, out, run_id='r2')
+  assert json.loads((out / '_state' / 'CURRENT.json').read_text())['snapshot'] == 'snapshots/r2'
   mtimes_after_r2 = {r['output_uri']: os.stat(r['output_uri']).st_mtime_ns
                      for r in _rows(out, 'r2')}
 
@@ -57,6 +63,7 @@ def reruns(tiny_models, tmp_path_factory):
   time.sleep(0.01)
   gradient_picture(150, 150, seed=99).save(pictures / 'content' / 'b' / 'square.png')
   third = _run(pictures, tiny_models, out, run_id='r3')
+  assert third.summary['manifest_lines_unreadable'] == 0, 'r3 reads the snapshot, not manifests'
   return out, (first, second, third), (mtimes, mtimes_after_r2)
 
 
@@ -99,6 +106,10 @@ def test_killed_run_is_completed_by_the_next_with_valid_outputs(tiny_models, tmp
   argv = ['--content', str(content / '*.jpg'), '--styles', str(tmp_path / 'styles' / '*'),
           '--output', str(out), '--model', tiny_models, '--runner', 'DirectRunner',
           '--max-size', '0', '--format', 'png']
+  base = job.run([argv[0], str(content / 'p00.jpg'), *argv[2:], '--run-id', 'base'])
+  assert base.summary['pairs_written'] == 3
+  current = out / '_state' / 'CURRENT.json'
+  assert json.loads(current.read_text())['snapshot'] == 'snapshots/base'
 
   process = subprocess.Popen([sys.executable, '-m', 'pipeline.run', *argv, '--run-id', 'killed'],
                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -113,11 +124,12 @@ def test_killed_run_is_completed_by_the_next_with_valid_outputs(tiny_models, tmp
   written_before = len(list(out.glob('s*/*.png')))
   assert 0 < written_before < 72, 'the run should be killed part way'
   assert not list((out / '_manifest').glob('results-killed-*.jsonl'))
+  assert json.loads(current.read_text())['snapshot'] == 'snapshots/base', 'the last whole state'
 
   outcome = job.run(argv + ['--run-id', 'after'])
   assert outcome.summary['accounted'] and outcome.summary['pairs_failed'] == 0
   rows = _rows(out, 'after')
-  assert len(rows) == 72 and {r['status'] for r in rows} == {'written'}
+  assert len(rows) == 72 and sorted(r['status'] for r in rows) == ['skipped'] * 3 + ['written'] * 69
   for row in rows:
     with Image.open(row['output_uri']) as picture:
       picture.load()  # every output decodes whole

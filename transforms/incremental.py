@@ -21,7 +21,7 @@ from apache_beam.metrics import Metrics
 
 from models import style_bank
 from models.rendering import Rendering
-from transforms import leftovers, storage
+from transforms import leftovers, state, storage
 from transforms.manifest import manifest_dir
 from transforms.records import (
   FAILED,
@@ -34,7 +34,6 @@ from transforms.records import (
   ImageRef,
   ManifestRow,
   StyleResult,
-  content_key,
 )
 from transforms.storage import version_of
 from transforms.write import output_uri
@@ -72,44 +71,64 @@ def _manifest_lines(readable_file):
 
 
 def _done_row(line: str):
-  """(output_uri, (content key, fingerprint, when recorded)) of a line recording a
-  done pair; () for a well-formed row of another kind; None for a damaged line."""
+  """The snapshot record of a manifest line recording a done pair; () for a well-formed row of
+  another kind; None for a damaged line."""
   try:
     row = json.loads(line)
     if row.get('status') not in (WRITTEN, SKIPPED) or not row.get('fingerprint'):
       return ()
-    key = content_key(row.get('content_id'), row['content_uri'])
-    return row['output_uri'], (key, row['fingerprint'],
-                               (row.get('recorded_at') or '', row.get('run_id') or ''))
+    return state.to_record(ManifestRow(
+        content_uri=row['content_uri'], content_id=row.get('content_id'),
+        style_id=row.get('style_id'), strength=row.get('strength'), status=row['status'],
+        model_sha256=row.get('model_sha256') or '', output_uri=row['output_uri'],
+        fingerprint=row['fingerprint'], run_id=row.get('run_id'),
+        recorded_at=row.get('recorded_at')))
   except (ValueError, AttributeError, KeyError, TypeError):
     return None
 
 
 def _still_there(output_and_groups):
-  output, groups = output_and_groups
-  if groups['exists']:
-    for key, fp, when in groups['recorded']:
-      yield key, (output, fp, when)
+  """The newest record of an output that still exists."""
+  _, groups = output_and_groups
+  recorded = list(groups['recorded'])
+  if groups['exists'] and recorded:
+    yield max(recorded, key=lambda r: (r['recorded_at'] or '', r['run_id'] or ''))
+
+
+def for_planning(record: dict):
+  """A done record as PlanPairs takes it: (content key, (output_uri, fingerprint, when))."""
+  return record['content_key'], (record['output_uri'], record['fingerprint'],
+                                 (record['recorded_at'] or '', record['run_id'] or ''))
 
 
 class DonePairs(beam.PTransform):
-  """-> (content key, (output_uri, fingerprint, when)) for each recorded output still present.
+  """-> the snapshot records of the done outputs: from the current snapshot (or, before there
+  is one, the earlier manifests), those of this run's styles checked against a listing of their
+  output folders (an output deleted since is not done); those of other styles carried as they
+  are, to stay in the state until their style comes back.
 
   The outputs are listed one style folder per pattern, so the listing spreads over workers."""
 
-  def __init__(self, output: str, style_ids: list[str]):
+  def __init__(self, output: str, style_ids: list[str], snapshot: str | None = None):
     super().__init__()
     self._output = output
     self._style_ids = style_ids
+    self._snapshot = snapshot
 
   def expand(self, pbegin):
-    recorded = (
-        pbegin
-        | 'ManifestGlob' >> beam.Create([FileSystems.join(manifest_dir(self._output),
-                                                          'results-*.jsonl')])
-        | 'MatchManifests' >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
-        | 'ReadManifests' >> fileio.ReadMatches()
-        | 'DoneRows' >> beam.FlatMap(_manifest_lines))
+    if self._snapshot:
+      recorded = pbegin | 'ReadSnapshot' >> state.ReadSnapshot(self._snapshot)
+    else:
+      recorded = (
+          pbegin
+          | 'ManifestGlob' >> beam.Create([FileSystems.join(manifest_dir(self._output),
+                                                            'results-*.jsonl')])
+          | 'MatchManifests' >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+          | 'ReadManifests' >> fileio.ReadMatches()
+          | 'DoneRows' >> beam.FlatMap(_manifest_lines))
+    styles = set(self._style_ids)
+    split = recorded | 'ThisRunsStyles' >> beam.Partition(
+        lambda record, _: 0 if record['style_id'] in styles else 1, 2)
     existing = (
         pbegin
         | 'OutputGlobs' >> beam.Create(
@@ -118,9 +137,12 @@ class DonePairs(beam.PTransform):
         | 'NotAbandoned' >> beam.Filter(
             lambda found: not leftovers.remove_if_abandoned_partial(found))
         | 'ByPath' >> beam.Map(lambda found: (found.path, True)))
-    return ({'recorded': recorded, 'exists': existing}
-            | 'JoinOnOutput' >> beam.CoGroupByKey()
-            | 'StillThere' >> beam.FlatMap(_still_there))
+    checked = (
+        {'recorded': split[0] | 'ByOutput' >> beam.Map(lambda r: (r['output_uri'], r)),
+         'exists': existing}
+        | 'JoinOnOutput' >> beam.CoGroupByKey()
+        | 'StillThere' >> beam.FlatMap(_still_there))
+    return (checked, split[1]) | 'AllDone' >> beam.Flatten()
 
 
 class PlanPairs(beam.DoFn):

@@ -7,6 +7,7 @@ top starts with `_`, but for the gallery's page, which keeps the name a browser 
 from __future__ import annotations
 
 MANIFEST_DIR = '_manifest'
+STATE_DIR = '_state'
 GALLERY_DIR = '_gallery'
 GALLERY_PAGE = 'index.html'
 

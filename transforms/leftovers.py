@@ -1,10 +1,11 @@
-"""Removing what killed runs leave behind, once it is provably abandoned.
+"""Removing what killed runs and earlier nights leave behind, once it is provably not in use.
 
 A killed local write leaves a hidden `.NAME.XXXXXXXX.partial` beside its output (`storage.
 write_bytes` writes and renames it within one call, seconds, so one untouched for an hour has no
 writer left). A killed run leaves Beam's `_manifest/beam-temp-KIND-RUN_ID-UUID/` shards: they are
 abandoned once that run wrote its summary (it finished, and its own clean-up failed) or when they
-were not touched for a day (longer than any run's manifest writing goes quiet).
+were not touched for a day (longer than any run's manifest writing goes quiet). A snapshot of the
+state (`transforms.state`) is done with once another is current and its own run has ended.
 """
 from __future__ import annotations
 
@@ -63,5 +64,30 @@ def remove_abandoned_temp(manifest_dir: str, now: float | None = None) -> list[s
       FileSystems.delete([f.path for f in files])
       if FileSystems.get_scheme(folder) is None:
         shutil.rmtree(folder, ignore_errors=True)  # the folder, now empty, of a local run
+      removed.append(folder)
+  return removed
+
+
+def remove_old_snapshots(state_dir: str, manifest_dir: str, current: str | None,
+                         now: float | None = None) -> list[str]:
+  """Deletes snapshot folders other than the current one whose run finished (it wrote its
+  completion marker) or went quiet a day ago; returns the ones it removed. The state then costs
+  one snapshot (two while a run publishes), however many nights have passed."""
+  now = now or time.time()
+  groups: dict[str, list[storage.Found]] = {}
+  root = FileSystems.join(state_dir, 'snapshots')
+  for found in storage.match(FileSystems.join(root, '**')):
+    run_id = found.path[len(root):].lstrip('/').split('/', 1)[0]
+    groups.setdefault(run_id, []).append(found)
+  removed = []
+  for run_id, files in sorted(groups.items()):
+    folder = FileSystems.join(root, run_id)
+    if current and folder.rstrip('/') == current.rstrip('/'):
+      continue
+    finished = storage.match(FileSystems.join(manifest_dir, f'complete-{run_id}.json'), limit=1)
+    if finished or now - max(_mtime(f.version) for f in files) >= TEMP_STALE_AFTER_S:
+      FileSystems.delete([f.path for f in files])
+      if FileSystems.get_scheme(folder) is None:
+        shutil.rmtree(folder, ignore_errors=True)
       removed.append(folder)
   return removed

@@ -32,8 +32,11 @@ class WriteManifest(beam.PTransform):
   the manifest files are complete, so a run nobody waits for (a scheduled Flex Template launch)
   still says how it ended."""
 
-  def __init__(self, output: str, run_id: str, model_sha256: str, started_at: str):
+  def __init__(self, output: str, run_id: str, model_sha256: str, started_at: str, after=None):
+    """`after(rows)`, if given, adds steps on the stamped rows (publishing the state) that the
+    summary and the completion marker then wait for."""
     super().__init__()
+    self._after = after
     self._folder = manifest_dir(output)
     self._prefix = FileSystems.join(self._folder, '{}-' + run_id)
     self._run_id = run_id
@@ -64,6 +67,7 @@ class WriteManifest(beam.PTransform):
         rows
         | 'ToJson' >> beam.Map(ManifestRow.to_json)
         | 'WriteResults' >> beam.io.WriteToText(self._prefix.format('results'), '.jsonl'))
+    finished = self._after(rows) if self._after else rows.pipeline | 'NoMore' >> beam.Create([])
     outcomes = (rows
                 | 'Outcome' >> beam.Map(lambda row: (row.status, row.stage))
                 | 'CountOutcomes' >> beam.combiners.Count.PerElement())
@@ -71,12 +75,14 @@ class WriteManifest(beam.PTransform):
          | 'PairsPlanned' >> beam.CombineGlobally(sum)
          | 'WriteSummary' >> beam.Map(
              self._write_summary, outcomes=beam.pvalue.AsList(outcomes),
-             files=beam.pvalue.AsList(result_files), more=beam.pvalue.AsList(failure_files)))
+             files=beam.pvalue.AsList(result_files), more=beam.pvalue.AsList(failure_files),
+             after=beam.pvalue.AsList(finished)))
     return rows
 
-  def _write_summary(self, expected: int, outcomes, files, more) -> None:
-    """Runs once, after both manifest writes (its side inputs): the summary, then the marker."""
-    del files, more  # waited for, not read
+  def _write_summary(self, expected: int, outcomes, files, more, after) -> None:
+    """Runs once, after both manifest writes and the state (its side inputs): the summary, then
+    the marker."""
+    del files, more, after  # waited for, not read
     summary = run_summary(self._run_id, self._started_at, expected, outcomes)
     folder = self._folder
     write_bytes(FileSystems.join(folder, f'summary-{self._run_id}.json'),

@@ -17,7 +17,7 @@ from conftest import gradient_picture
 
 from models.rendering import Rendering
 from transforms import inputs
-from transforms.incremental import DonePairs, PlanPairs, fingerprint
+from transforms.incremental import DonePairs, PlanPairs, fingerprint, for_planning
 from transforms.records import (
   PLANNED,
   SKIPPED,
@@ -162,7 +162,8 @@ def _row(output, style_id, content_id, status, fp, run_id='r1'):
                      fingerprint=fp, run_id=run_id, recorded_at=f'{run_id}-time').to_json()
 
 
-def test_done_pairs_are_recorded_outputs_that_still_exist(tmp_path):
+def test_done_pairs_from_manifests_are_recorded_outputs_that_still_exist(tmp_path):
+  """Before a snapshot exists (tests/transforms/test_state.py), the manifests are the state."""
   out = tmp_path / 'out'
   (out / '_manifest').mkdir(parents=True)
   (out / '_manifest' / 'results-r1-00000-of-00001.jsonl').write_text('\n'.join([
@@ -181,7 +182,7 @@ def test_done_pairs_are_recorded_outputs_that_still_exist(tmp_path):
 
   p = test_pipeline.TestPipeline()
   done = p | DonePairs(str(out), ['warm', 'cool'])
-  assert_that(done | beam.Map(lambda keyed: keyed[1]), equal_to([
+  assert_that(done | beam.Map(lambda record: for_planning(record)[1]), equal_to([
       (str(out / 'warm' / 'a.jpg'), 'fp-a', ('r1-time', 'r1')),
       (str(out / 'cool' / 'a.jpg'), 'fp-ca', ('r2-time', 'r2'))]))
   result = p.run()
