@@ -7,6 +7,7 @@ stylizing path) under `{output}/_gallery/`; a missing thumbnail falls back to th
 """
 from __future__ import annotations
 
+import bisect
 import html
 import io
 import logging
@@ -14,12 +15,13 @@ import urllib.parse
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 from PIL import Image
 
 from models import rendering
 from transforms import layout
-from transforms.records import FAILED, ManifestRow, content_key
-from transforms.storage import read_bytes, write_bytes
+from transforms.records import FAILED, METRICS_NAMESPACE, SKIPPED, ManifestRow, content_key
+from transforms.storage import match, read_bytes, write_bytes
 
 THUMBNAIL_SIDE = 192
 
@@ -35,13 +37,18 @@ def thumbnail_bytes(encoded: bytes) -> bytes:
 
 
 def _write_thumbnail(row, output: str) -> None:
-  """Best effort: the page falls back to the full output when a thumbnail is missing."""
+  """Work in proportion to what changed: a thumbnail for an output this run wrote, and for a
+  skipped one only if it has none yet. Best effort: the page falls back to the full output."""
   if row.status == FAILED or not row.output_uri:
     return
   relative = row.output_uri[len(output.rstrip('/')) + 1:]
+  thumbnail = FileSystems.join(output, thumbnail_path(relative))
   try:
-    write_bytes(FileSystems.join(output, thumbnail_path(relative)),
-                thumbnail_bytes(read_bytes(row.output_uri)), 'image/jpeg')
+    if row.status == SKIPPED and match(thumbnail, limit=1):
+      Metrics.counter(METRICS_NAMESPACE, 'thumbnails_kept').inc()
+      return
+    write_bytes(thumbnail, thumbnail_bytes(read_bytes(row.output_uri)), 'image/jpeg')
+    Metrics.counter(METRICS_NAMESPACE, 'thumbnails_written').inc()
   except Exception as e:  # noqa: BLE001 - the gallery is best effort
     logging.warning('thumbnail of %s not written: %s', row.output_uri, e)
 
@@ -118,16 +125,50 @@ class WriteGallery(beam.PTransform):
 
   def expand(self, rows):
     output, run_id = self._output, self._run_id
+    # The first contents are chosen by a combiner (partial results per bundle, then merged), and
+    # only their rows are grouped: the run's other rows are never shuffled for the page.
+    chosen = (rows
+              | 'ContentKeys' >> beam.Map(_key)
+              | 'FirstContents' >> beam.CombineGlobally(SmallestDistinct(self._max_rows)))
     shown = (rows
-             | 'ByContent' >> beam.Map(lambda r: (content_key(r.content_id, r.content_uri), r))
-             | 'Group' >> beam.GroupByKey()
-             | 'FirstContents' >> beam.combiners.Top.Smallest(self._max_rows,
-                                                              key=lambda kv: kv[0]))
+             | 'ShownRows' >> beam.Filter(lambda r, keys: _key(r) in keys,
+                                          keys=beam.pvalue.AsSingleton(chosen))
+             | 'ByContent' >> beam.Map(lambda r: (_key(r), r)))
     _ = (shown
-         | 'ShownRows' >> beam.FlatMap(lambda contents: [r for _, rs in contents for r in rs])
          | 'SpreadThumbnails' >> beam.Reshuffle()
-         | 'Thumbnails' >> beam.Map(_write_thumbnail, output))
-    return shown | 'Write' >> beam.Map(_write_page, output, run_id)
+         | 'Thumbnails' >> beam.MapTuple(lambda _, row: _write_thumbnail(row, output)))
+    return (shown
+            | 'Group' >> beam.GroupByKey()
+            | 'AsLists' >> beam.MapTuple(lambda key, content_rows: (key, list(content_rows)))
+            | 'OnePage' >> beam.combiners.ToList()
+            | 'Write' >> beam.Map(lambda contents: _write_page(sorted(contents), output, run_id)))
+
+
+def _key(row: ManifestRow) -> bytes:
+  return content_key(row.content_id, row.content_uri)
+
+
+class SmallestDistinct(beam.CombineFn):
+  """The `n` smallest distinct values, as a set; partial results stay `n` long at most."""
+
+  def __init__(self, n: int):
+    super().__init__()
+    self._n = n
+
+  def create_accumulator(self):
+    return []
+
+  def add_input(self, smallest, value):
+    if value not in smallest and (len(smallest) < self._n or value < smallest[-1]):
+      bisect.insort(smallest, value)
+      del smallest[self._n:]
+    return smallest
+
+  def merge_accumulators(self, accumulators):
+    return sorted(set().union(*accumulators))[:self._n]
+
+  def extract_output(self, smallest):
+    return set(smallest)
 
 
 def _write_page(contents, output: str, run_id: str) -> None:

@@ -2,6 +2,7 @@
 page opened in headless Chromium."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ from PIL import Image
 
 from models.rendering import Rendering
 from transforms import inputs
-from transforms.gallery import WriteGallery, render_page
+from transforms.gallery import SmallestDistinct, WriteGallery, render_page
 from transforms.records import Failure, ManifestRow, StylizedImage
 from transforms.write import WriteOutput
 
@@ -109,3 +110,27 @@ def test_gallery_opens_in_chromium_with_every_thumbnail(tmp_path):
                  timeout=120, check=True)
   pixels = np.asarray(Image.open(shot).convert('RGB'), np.float32)
   assert pixels.std() > 20, 'the screenshot is blank'
+
+
+def test_the_first_contents_are_chosen_without_grouping_every_row():
+  combine = SmallestDistinct(3)
+  parts = [combine.create_accumulator() for _ in range(2)]
+  for value in [b'e', b'a', b'a', b'c', b'f']:
+    parts[0] = combine.add_input(parts[0], value)
+  for value in [b'b', b'd', b'a']:
+    parts[1] = combine.add_input(parts[1], value)
+  assert all(len(part) <= 3 for part in parts)  # a bundle's partial result stays small
+  assert combine.extract_output(combine.merge_accumulators(parts)) == {b'a', b'b', b'c'}
+
+
+def test_thumbnails_are_made_for_what_changed(tmp_path):
+  rows = written_rows(tmp_path, contents=('a', 'b'), styles=('warm',))
+  gallery(tmp_path, rows)
+  thumbs = {p.name: p for p in (tmp_path / '_gallery' / 'warm').iterdir()}
+  assert set(thumbs) == {'a.jpg', 'b.jpg'}
+  before = {name: path.stat().st_mtime_ns for name, path in thumbs.items()}
+  thumbs['b.jpg'].unlink()
+  skipped = [dataclasses.replace(row, status='skipped') for row in rows]
+  gallery(tmp_path, skipped)  # the next night: nothing changed, but b's thumbnail went missing
+  assert (tmp_path / '_gallery' / 'warm' / 'a.jpg').stat().st_mtime_ns == before['a.jpg']
+  assert (tmp_path / '_gallery' / 'warm' / 'b.jpg').exists()
