@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import typing
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -66,11 +67,20 @@ def style_refs(uris_and_ids: list[tuple[str, str | None]]) -> list[ImageRef]:
       ref, id=f'{ref.id or "invalid"}-{uri_hash(ref.uri)}') for ref in refs]
 
 
-def read_list_file(list_uri: str):
-  """Yields (uri, id or None, problem or None) for each row of a list file.
+class ListRow(typing.NamedTuple):
+  uri: str
+  id: str | None
+  problem: str | None = None
+  version: str | None = None
 
-  `.csv`: a header with a `uri` column and an optional `id`; `.jsonl`/`.json`: one object per
-  line with the same keys; anything else: one URI per line (blank lines and `#` comments skipped).
+
+def read_list_file(list_uri: str):
+  """Yields a `ListRow` (uri, id, problem, version; None where absent) for each row of a list file.
+
+  `.csv`: a header with a `uri` column and optional `id` and `version` columns; `.jsonl`/`.json`:
+  one object per line with the same keys; anything else: one URI per line (blank lines and `#`
+  comments skipped). A `version` (the catalog's own: an updated-at time, an etag, a hash) stands
+  for the file's state, so a re-run needs no request to see whether the picture changed.
   Relative paths are taken relative to the list file's folder. A row that cannot be read is
   yielded with its problem (it becomes one dead letter), never raised: the other rows go on.
   A CSV file without a `uri` column raises ValueError.
@@ -83,26 +93,30 @@ def read_list_file(list_uri: str):
       reader = csv.DictReader(text)
       if 'uri' not in (reader.fieldnames or []):
         raise ValueError(f'{list_uri}: a CSV list needs a "uri" column, found {reader.fieldnames}')
-      rows = ((row.get('uri'), row.get('id')) for row in reader)
+      rows = ((row.get('uri'), row.get('id'), row.get('version')) for row in reader)
     elif lower.endswith(('.jsonl', '.json')):
       rows = map(_json_row, filter(str.strip, text))
     else:
-      rows = ((line.strip(), None) for line in text
+      rows = ((line.strip(), None, None) for line in text
               if line.strip() and not line.lstrip().startswith('#'))
-    for number, (uri, given_id) in enumerate(rows, 1):
+    for number, (uri, given_id, version) in enumerate(rows, 1):
       if not isinstance(uri, str) or '\ufffd' in uri:
-        yield f'{list_uri}#row{number}', None, f'row {number} has no usable "uri": {uri!r:.100}'
+        yield ListRow(f'{list_uri}#row{number}', None,
+                      f'row {number} has no usable "uri": {uri!r:.100}')
       elif uri.strip():
         given = str(given_id).strip() if given_id not in (None, '') else None
-        yield _relative_to(folder, uri.strip()), given, None
+        listed = f'listed:{str(version).strip()}' if version not in (None, '') else None
+        yield ListRow(_relative_to(folder, uri.strip()), given, None, listed)
 
 
 def _json_row(line: str):
   try:
     row = json.loads(line)
   except ValueError:
-    return None, None
-  return (row.get('uri'), row.get('id')) if isinstance(row, dict) else (None, None)
+    return None, None, None
+  if not isinstance(row, dict):
+    return None, None, None
+  return row.get('uri'), row.get('id'), row.get('version')
 
 
 def _relative_to(folder: str, uri: str) -> str:
@@ -136,6 +150,6 @@ class ContentRefs(beam.PTransform):
         pbegin
         | 'ListFiles' >> beam.Create(self._list_files)
         | 'ReadListFile' >> beam.FlatMap(read_list_file)
-        | 'RefOfRow' >> beam.MapTuple(
-            lambda uri, given, problem: content_ref(uri, given, problem=problem)))
+        | 'RefOfRow' >> beam.Map(
+            lambda row: content_ref(row.uri, row.id, row.version, problem=row.problem)))
     return (matched, listed) | 'All' >> beam.Flatten()

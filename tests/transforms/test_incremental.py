@@ -190,3 +190,11 @@ def test_done_pairs_from_manifests_are_recorded_outputs_that_still_exist(tmp_pat
   unreadable = result.metrics().query(
       MetricsFilter().with_name('manifest_lines_unreadable'))['counters']
   assert sum(c.committed for c in unreadable) == 2
+
+
+def test_a_listed_version_is_taken_without_a_request(tmp_path):
+  """The file is not even there: a lookup would have found no version."""
+  ref = ImageRef(str(tmp_path / 'not-there.jpg'), 'sku-1', version='listed:2026-11-30')
+  (todo,), _ = plan(tmp_path, [ref])
+  assert todo.ref.version == 'listed:2026-11-30'
+  assert todo.fingerprints[('warm', 1.0)] == expected_fp(ref)

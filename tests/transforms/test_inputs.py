@@ -51,7 +51,7 @@ def test_list_file_formats(tmp_path, name, text):
   path = tmp_path / name
   path.write_text(text)
   rows = list(inputs.read_list_file(str(path)))
-  assert rows[0] == (str(tmp_path / 'x' / 'one.jpg'), None, None)
+  assert rows[0] == (str(tmp_path / 'x' / 'one.jpg'), None, None, None)
   assert rows[1][0] == '/abs/two.jpg'
   assert rows[1][1] in (None, 'sku-2') and rows[1][2] is None
 
@@ -64,8 +64,22 @@ def test_bad_rows_cost_only_themselves(tmp_path):
   assert len(rows) == 7
   assert [r[2] is None for r in rows] == [True, False, False, False, False, True, True]
   assert rows[5][0] == 'builtin:starry_night'  # not taken as a path beside the list
-  assert rows[6] == (str(tmp_path / 'c.jpg'), 'sku', None)
+  assert rows[6] == (str(tmp_path / 'c.jpg'), 'sku', None, None)
   assert 'row 2 has no usable "uri"' in rows[1][2]
+
+
+@pytest.mark.parametrize('name, text', [
+    ('list.csv', 'uri,id,version\na.jpg,sku-1,2026-11-30T02:00\nb.jpg,,\n'),
+    ('list.jsonl', '{"uri": "a.jpg", "id": "sku-1", "version": "2026-11-30T02:00"}\n'
+                   '{"uri": "b.jpg"}\n')])
+def test_a_version_column_stands_for_the_files_state(tmp_path, name, text):
+  """A listed version needs no request to see whether the picture changed (PlanPairs looks one
+  up only for a ref without a version)."""
+  path = tmp_path / name
+  path.write_text(text)
+  rows = list(inputs.read_list_file(str(path)))
+  assert [(r.id, r.version) for r in rows] == [('sku-1', 'listed:2026-11-30T02:00'), (None, None)]
+  assert inputs.content_ref(rows[0].uri, rows[0].id, rows[0].version).version == rows[0].version
 
 
 def test_csv_list_without_a_uri_column_is_refused(tmp_path):
