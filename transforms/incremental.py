@@ -133,7 +133,9 @@ class DonePairs(beam.PTransform):
         pbegin
         | 'OutputGlobs' >> beam.Create(
             [FileSystems.join(self._output, style_id, '**') for style_id in self._style_ids])
-        | 'ListOutputs' >> beam.FlatMap(storage.match)
+        | 'Shards' >> beam.FlatMap(storage.listing_shards)
+        | 'SpreadListing' >> beam.Reshuffle()
+        | 'ListOutputs' >> beam.FlatMap(storage.match_shard)
         | 'NotAbandoned' >> beam.Filter(
             lambda found: not leftovers.remove_if_abandoned_partial(found))
         | 'ByPath' >> beam.Map(lambda found: (found.path, True)))

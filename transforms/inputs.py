@@ -130,8 +130,10 @@ class ContentRefs(beam.PTransform):
   """Content pictures named by glob patterns and list files, as `ImageRef`s.
 
   Matching runs inside the job, so a glob over a million files is listed by the runner, not by
-  the launcher; the caller fans the result out so reading spreads over all workers. A matched
-  file's version comes with its match; a listed one's is looked up after the fan-out.
+  the launcher: a gs:// glob in name-range slices, one worker each, streamed into the join
+  (`storage.listing_shards`). The caller fans the result out so reading spreads over all workers.
+  A matched file's version comes with its match; a listed one's is its list file's `version`, or
+  looked up after the fan-out.
   """
 
   def __init__(self, patterns: list[str], list_files: list[str]):
@@ -143,7 +145,9 @@ class ContentRefs(beam.PTransform):
     matched = (
         pbegin
         | 'Patterns' >> beam.Create(self._patterns)
-        | 'Match' >> beam.FlatMap(storage.match)
+        | 'Shards' >> beam.FlatMap(storage.listing_shards)
+        | 'SpreadListing' >> beam.Reshuffle()
+        | 'Match' >> beam.FlatMap(storage.match_shard)
         | 'RefOfMatch' >> beam.Map(
             lambda found: content_ref(found.path, version=found.version, problem=found.problem)))
     listed = (

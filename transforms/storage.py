@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import stat
+import time
 import uuid
 
 import requests
@@ -194,6 +195,45 @@ def _match_remote(pattern: str):
   for metadata in listing:
     if regex.match(metadata.path) and not metadata.path.endswith('/'):
       yield Found(metadata.path, version_from(metadata))
+
+
+# Where a glob over gs:// is cut into name ranges, each listed by one worker.
+_SPLITS = ('0', '4', '8', 'A', 'H', 'O', 'V', 'a', 'h', 'o', 'v')
+
+
+def listing_shards(pattern: str) -> list[tuple[str, str | None, str | None]]:
+  """(pattern, first, end) slices of a glob's name range, together covering it all: Cloud Storage
+  lists a name range by itself, so a bucket of millions of objects is listed by many workers at
+  once. A local pattern stays whole: one walk of the local disk."""
+  if FileSystems.get_scheme(pattern) != 'gs' or not re.search(r'[\[*?]', pattern):
+    return [(pattern, None, None)]
+  bounds = [None, *_SPLITS, None]
+  return [(pattern, first, end) for first, end in zip(bounds, bounds[1:])]
+
+
+def match_shard(shard: tuple[str, str | None, str | None]):
+  """The files of one slice of `listing_shards`, streamed: a listing is never held whole."""
+  pattern, first, end = shard
+  if first is None and end is None:
+    local = FileSystems.get_scheme(pattern) is None
+    yield from _match_local(pattern) if local else match(pattern)
+    return
+  bucket, name = pattern[len('gs://'):].split('/', 1)
+  fixed = re.match(r'[^[*?]*', name).group(0)
+  regex = glob_regex(pattern)
+  start, stop = (fixed + first if first else None), (fixed + end if end else None)
+  for blob in gcs.Client().list_blobs(bucket, prefix=fixed, start_offset=start, end_offset=stop):
+    if (start and blob.name < start) or (stop and blob.name >= stop) or blob.name.endswith('/'):
+      continue  # outside the slice: for a server that does not honour the offsets
+    path = f'gs://{bucket}/{blob.name}'
+    if regex.match(path):
+      yield Found(path, f'{blob.size}@{_seconds(blob.updated)}')
+
+
+def _seconds(updated) -> float:
+  """An object's update time as Beam's GCS filesystem gives it (`GcsIO._updated_to_seconds`),
+  so a version from a listing equals one from a metadata lookup of the same object."""
+  return time.mktime(updated.timetuple()) - time.timezone + updated.microsecond / 1000000.0
 
 
 def check_regular_file(uri: str) -> None:

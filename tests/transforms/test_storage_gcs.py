@@ -1,0 +1,32 @@
+"""Listing a gs:// glob in name-range slices, on the emulator: the slices together are exactly
+the glob's files, each once, with the versions a metadata lookup gives."""
+from __future__ import annotations
+
+from transforms import storage
+
+NAMES = ['0001.jpg', '3.jpg', '9z.jpg', 'A.jpg', 'Zebra.jpg', 'alpha.jpg', 'back\\slash.jpg',
+         'm[1].jpg', 'zz.jpg', '~tilde.jpg', 'é.jpg', '_under.jpg', 'sub/deep.jpg', 'x.png']
+
+
+def test_slices_cover_the_glob_exactly_once(gcs_emulator, gcs_bucket):
+  root = f'gs://{gcs_bucket}/photos'
+  for name in NAMES:
+    gcs_emulator.upload(name.encode(), f'{root}/{name}')
+  gcs_emulator.upload(b'elsewhere', f'gs://{gcs_bucket}/other/a.jpg')
+
+  shards = storage.listing_shards(f'{root}/*.jpg')
+  assert len(shards) > 1 and shards[0][1] is None and shards[-1][2] is None
+  found = [f for shard in shards for f in storage.match_shard(shard)]
+  expected = {f'{root}/{n}' for n in NAMES if '/' not in n and n.endswith('.jpg')}
+  assert sorted(f.path for f in found) == sorted(expected)  # each once, '\\' included
+  deep = [f.path for shard in storage.listing_shards(f'{root}/**')
+          for f in storage.match_shard(shard)]
+  assert sorted(deep) == sorted(f'{root}/{n}' for n in NAMES)
+  for f in found:
+    assert f.version == storage.version_of(f.path)  # a listing and a lookup agree
+
+
+def test_a_local_pattern_is_one_walk(tmp_path):
+  (tmp_path / 'a.jpg').write_bytes(b'x')
+  (shard,) = storage.listing_shards(f'{tmp_path}/*.jpg')
+  assert [f.path for f in storage.match_shard(shard)] == [f'{tmp_path}/a.jpg']
