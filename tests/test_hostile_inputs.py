@@ -179,3 +179,12 @@ def test_a_hostile_catalog_is_accounted_for_in_one_run(tiny_models, tmp_path):
   assert listed_rows['q[1].jpg']['error_type'] == 'DuplicateId'
   assert outcome.summary['accounted'] and outcome.summary['pairs_expected'] == len(rows) == 11
   assert outcome.summary['manifest_lines_unreadable'] == 2
+
+
+def test_a_list_file_that_is_a_fifo_stops_the_launch_without_waiting(pictures, tiny_models,
+                                                                      tmp_path):
+  os.mkfifo(tmp_path / 'list.csv')
+  with pytest.raises(LaunchError, match='not a regular file: a FIFO'):
+    job.run(['--content-list', str(tmp_path / 'list.csv'), '--styles',
+             str(pictures / 'styles' / '*'), '--output', str(tmp_path / 'out'),
+             '--model', tiny_models])

@@ -86,6 +86,7 @@ def read_list_file(list_uri: str):
   A CSV file without a `uri` column raises ValueError.
   """
   folder = list_uri.rstrip('/').rsplit('/', 1)[0] if '/' in list_uri else '.'
+  storage.check_regular_file(list_uri)  # a FIFO would be waited on forever
   with FileSystems.open(list_uri, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
     text = io.TextIOWrapper(raw, encoding='utf-8-sig', errors='replace')
     lower = list_uri.lower()
