@@ -73,6 +73,15 @@ def pictures(tmp_path) -> pathlib.Path:
   return make_pictures(tmp_path)
 
 
+def fn_api_pipeline():
+  """A TestPipeline on the FnApiRunner, the engine the job itself runs on with the DirectRunner
+  (see `pipeline.run._direct_engine`). Beam's default would first try to download and start
+  Prism: seconds lost offline, and another engine where it succeeds."""
+  from apache_beam.runners.portability.fn_api_runner import fn_runner
+  from apache_beam.testing import test_pipeline
+  return test_pipeline.TestPipeline(runner=fn_runner.FnApiRunner())
+
+
 def read_manifest(output: pathlib.Path, kind: str = 'results') -> list[dict]:
   import json
   rows = []

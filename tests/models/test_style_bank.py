@@ -7,8 +7,8 @@ import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
+from conftest import fn_api_pipeline
 
 from models import imaging, style_bank
 from models.contract import StylePredictor
@@ -53,7 +53,7 @@ def test_builtin_styles_run_without_a_prediction_model(pictures, tiny_models, tm
   assert plan.prediction is None
   assert [ref.id for ref in plan.styles] == ['starry_night', 'great_wave']
 
-  p = test_pipeline.TestPipeline()
+  p = fn_api_pipeline()
   styles = p | PredictStyles(plan.styles, plan.prediction, 1, settings.max_pixels)
   assert_that(styles | beam.MapTuple(lambda style_id, result: (style_id, result.error)),
               equal_to([('starry_night', None), ('great_wave', None)]))

@@ -11,8 +11,7 @@ import subprocess
 import apache_beam as beam
 import numpy as np
 import pytest
-from apache_beam.testing import test_pipeline
-from conftest import gradient_picture
+from conftest import fn_api_pipeline, gradient_picture
 from PIL import Image
 
 from models.rendering import Rendering
@@ -55,7 +54,7 @@ def written_rows(output, contents=('a', 'b', 'c'), styles=('warm', 'cool')) -> l
 
 
 def gallery(output, rows, max_rows=200):
-  with test_pipeline.TestPipeline() as p:
+  with fn_api_pipeline() as p:
     _ = p | beam.Create(rows) | WriteGallery(str(output), 'r1', max_rows)
 
 

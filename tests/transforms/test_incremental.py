@@ -11,9 +11,8 @@ import time
 import apache_beam as beam
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
-from conftest import gradient_picture
+from conftest import fn_api_pipeline, gradient_picture
 
 from models.rendering import Rendering
 from transforms import inputs
@@ -180,7 +179,7 @@ def test_done_pairs_from_manifests_are_recorded_outputs_that_still_exist(tmp_pat
     (out / style_id).mkdir(exist_ok=True)
     (out / style_id / f'{content_id}.jpg').write_bytes(b'an output')
 
-  p = test_pipeline.TestPipeline()
+  p = fn_api_pipeline()
   done = p | DonePairs(str(out), ['warm', 'cool'])
   assert_that(done | beam.Map(lambda record: for_planning(record)[1]), equal_to([
       (str(out / 'warm' / 'a.jpg'), 'fp-a', ('r1-time', 'r1')),

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import apache_beam as beam
 import pytest
-from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
+from conftest import fn_api_pipeline
 
 from transforms import inputs
 
@@ -103,7 +103,7 @@ def test_content_refs_transform_matches_globs_and_lists(tmp_path):
     (tmp_path / name).write_bytes(b'x')
   listing = tmp_path / 'list.csv'
   listing.write_text('uri,id\na.jpg,first\n')
-  with test_pipeline.TestPipeline() as p:
+  with fn_api_pipeline() as p:
     refs = p | inputs.ContentRefs([str(tmp_path / '*.*g')], [str(listing)])
     assert_that(refs | beam.Map(lambda r: (r.uri.rsplit('/', 1)[1], r.id.split('-')[0])),
                 equal_to([('a.jpg', 'a'), ('b.png', 'b'), ('a.jpg', 'first')]))

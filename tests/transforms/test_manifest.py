@@ -7,8 +7,7 @@ import json
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.testing import test_pipeline
-from conftest import read_manifest
+from conftest import fn_api_pipeline, read_manifest
 
 from models.contract import BadModelInput
 from transforms.manifest import WriteManifest
@@ -24,7 +23,7 @@ def _done(status, content_id):
 def test_every_row_is_stamped_and_failures_are_also_written_apart(tmp_path):
   failure = Failure.of(BadModelInput('values must\n lie in [0, 1]'), 'stylize',
                        ImageRef('/in/c.jpg', 'c'), 'warm', 0.5)
-  p = test_pipeline.TestPipeline()
+  p = fn_api_pipeline()
   written = p | 'Written' >> beam.Create([_done(WRITTEN, 'a')])
   skipped = p | 'Skipped' >> beam.Create([_done(SKIPPED, 'b')])
   failures = p | 'Failures' >> beam.Create([failure])

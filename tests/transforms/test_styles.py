@@ -7,9 +7,8 @@ import faults
 import numpy as np
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
-from conftest import gradient_picture
+from conftest import fn_api_pipeline, gradient_picture
 
 from models import imaging, registry, style_bank
 from models.contract import StylePredictor
@@ -74,7 +73,7 @@ def test_each_distinct_style_is_predicted_once_and_counted(prediction, tmp_path)
   refs = inputs.style_refs([(str(tmp_path / 'warm.png'), None), (str(tmp_path / 'warm.png'), None),
                             (str(tmp_path / 'broken.jpg'), None),
                             ('builtin:starry_night', 'starry_night')])
-  p = test_pipeline.TestPipeline()
+  p = fn_api_pipeline()
   results = p | PredictStyles(refs, prediction, 1, MAX_PIXELS)
   assert_that(results | beam.MapTuple(lambda style_id, r: (style_id, r.error is None)),
               equal_to([('warm', True), ('broken', False), ('starry_night', True)]))

@@ -11,8 +11,7 @@ import faults
 import numpy as np
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.testing import test_pipeline
-from conftest import gradient_picture
+from conftest import fn_api_pipeline, gradient_picture
 from PIL import Image
 
 from models import imaging, registry
@@ -238,21 +237,23 @@ def test_strengths_blend_with_the_contents_own_style(tmp_path, styles, models):
 
 def test_own_bottleneck_is_predicted_once_per_picture_and_only_when_needed(
     tmp_path, styles, models):
-  """Counted by Beam's metrics, so run in a small pipeline of Stylize steps alone: blended
-  strengths predict the content's own bottleneck once per picture, full strength never."""
-  contents = []
+  """Counted by Beam's metrics, so run in a small pipeline of LoadContent and Stylize alone:
+  blended strengths predict the content's own bottleneck once per picture, full strength never."""
+  todos = []
   for seed in range(3):
     gradient_picture(64, 48, seed).save(tmp_path / f'p{seed}.png')
-    contents += load(todo(tmp_path / f'p{seed}.png', style_ids=('warm', 'cool'),
-                          strengths=(0.0, 0.5, 1.0)))
-  p = test_pipeline.TestPipeline()
+    todos.append(todo(tmp_path / f'p{seed}.png', style_ids=('warm', 'cool'),
+                      strengths=(0.0, 0.5, 1.0)))
+  p = fn_api_pipeline()
   style_map = beam.pvalue.AsDict(p | 'Styles' >> beam.Create(sorted(styles.items())))
-  images = p | beam.Create(contents)
-  _ = images | 'Blended' >> beam.ParDo(
-      Stylize(models[1], 1, Rendering(), models[0]), style_map)
-  _ = (images
+  planned = p | beam.Create(todos)
+  _ = (planned
+       | 'LoadBlended' >> beam.ParDo(LoadContent(DEFAULT, MAX_PIXELS))
+       | 'Blended' >> beam.ParDo(Stylize(models[1], 1, DEFAULT, models[0]), style_map))
+  _ = (planned
        | 'FullOnly' >> beam.Map(_full_strength_only)
-       | 'Full' >> beam.ParDo(Stylize(models[1], 1, Rendering()), style_map))
+       | 'LoadFull' >> beam.ParDo(LoadContent(DEFAULT, MAX_PIXELS))
+       | 'Full' >> beam.ParDo(Stylize(models[1], 1, DEFAULT), style_map))
   result = p.run()
   result.wait_until_finish()
 
@@ -268,10 +269,8 @@ def test_own_bottleneck_is_predicted_once_per_picture_and_only_when_needed(
   assert counted('Full', 'interpreter_loads') == 1
 
 
-def _full_strength_only(content: ContentImage) -> ContentImage:
-  fingerprints = {key: fp for key, fp in content.todo.fingerprints.items() if key[1] == 1.0}
-  return ContentImage(todo=ContentToDo(content.todo.ref, fingerprints),
-                      network_input=content.network_input, box=content.box, size=content.size)
+def _full_strength_only(item: ContentToDo) -> ContentToDo:
+  return ContentToDo(item.ref, {key: fp for key, fp in item.fingerprints.items() if key[1] == 1.0})
 
 
 def test_working_size_paints_large_pictures_in_tiles(tmp_path, styles, models):
