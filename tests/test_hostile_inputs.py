@@ -188,3 +188,23 @@ def test_a_list_file_that_is_a_fifo_stops_the_launch_without_waiting(pictures, t
     job.run(['--content-list', str(tmp_path / 'list.csv'), '--styles',
              str(pictures / 'styles' / '*'), '--output', str(tmp_path / 'out'),
              '--model', tiny_models])
+
+
+def test_outputs_that_cannot_be_written_are_dead_letters_in_a_complete_record(pictures,
+                                                                             tiny_models,
+                                                                             tmp_path):
+  """One style's folder is not writable (here a file stands where the folder goes): its pairs
+  fail at `write`, the other style's are written, and the manifest and summary say which."""
+  out = tmp_path / 'out'
+  out.mkdir()
+  (out / 'warm').write_text('not a folder')
+  outcome = job.run(['--content', str(pictures / 'content' / '**'), '--styles',
+                     str(pictures / 'styles' / '*'), '--output', str(out), '--model', tiny_models,
+                     '--run-id', 'r1', '--gallery-rows', '0'])
+  summary = json.loads((out / '_manifest' / 'summary-r1.json').read_text())
+  assert (summary['pairs_written'], summary['pairs_failed'], summary['failed_by_stage']) == (
+      3, 3, {'write': 3})
+  assert summary['accounted'] and outcome.summary['pairs_failed'] == 3
+  failures = [json.loads(line) for path in (out / '_manifest').glob('failures-r1-*.jsonl')
+              for line in path.read_text().splitlines()]
+  assert {f['style_id'] for f in failures} == {'warm'} and all(f['message'] for f in failures)
