@@ -9,7 +9,7 @@ import pathlib
 import subprocess
 
 import numpy as np
-from conftest import ROOT, read_manifest
+from conftest import ROOT, SHARED, read_manifest
 
 from models import contract, registry, style_bank
 from pipeline import launch, options
@@ -54,5 +54,7 @@ def test_run_local_demo_runs_offline_without_shared(tmp_path):
   assert len(rows) == 4 * 3 and {r['status'] for r in rows} == {'written'}
   assert {r['style_id'] for r in rows} == {'starry_night', 'great_wave', 'the_scream'}
   assert all(pathlib.Path(r['output_uri']).stat().st_size > 1000 for r in rows)
-  assert 'shared' not in ' '.join(r['content_uri'] for r in rows)
+  assert all(r['content_uri'].endswith(('.png', '.jpg')) and '/skimage/data/' in r['content_uri']
+             for r in rows)  # the scikit-image wheel's sample photos
+  assert not any(r['content_uri'].startswith(str(SHARED)) for r in rows)
   assert {r['model_sha256'] for r in rows} == {_house_sha256()}
