@@ -8,8 +8,8 @@ import time
 
 import apache_beam as beam
 import pyarrow.parquet as pq
-from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
+from conftest import fn_api_pipeline
 
 from transforms import leftovers, state
 from transforms.incremental import DonePairs
@@ -25,14 +25,14 @@ def _row(content_id, status, run_id, style='warm', fp=None, out='/out'):
 
 
 def _publish(out, run_id, before, rows):
-  with test_pipeline.TestPipeline() as p:
+  with fn_api_pipeline() as p:
     _ = ((p | 'Before' >> beam.Create(before), p | 'Rows' >> beam.Create(rows))
          | state.PublishSnapshot(str(out), run_id))
   return state.current_snapshot(str(out))
 
 
 def _assert_snapshot(folder, expected):
-  with test_pipeline.TestPipeline() as p:
+  with fn_api_pipeline() as p:
     records = p | state.ReadSnapshot(folder)
     assert_that(records | beam.Map(lambda r: (r['output_uri'], r['fingerprint'], r['run_id'])),
                 equal_to(expected))
@@ -70,7 +70,7 @@ def test_a_damaged_snapshot_file_is_passed_over_with_a_warning(tmp_path, caplog)
   folder = _publish(tmp_path, 'r1', [], [_row('a', WRITTEN, 'r1')])
   (part,) = (tmp_path / '_state' / 'snapshots' / 'r1').glob('*.parquet')
   (tmp_path / '_state' / 'snapshots' / 'r1' / 'part-junk.parquet').write_bytes(b'PAR1 torn')
-  with test_pipeline.TestPipeline() as p:
+  with fn_api_pipeline() as p:
     records = p | state.ReadSnapshot(folder)
     assert_that(records | beam.Map(lambda r: r['output_uri']), equal_to(['/out/warm/a.jpg']))
   assert 'part-junk.parquet passed over' in caplog.text and part.exists()
@@ -92,7 +92,7 @@ def test_done_pairs_check_this_runs_styles_and_carry_the_others(tmp_path):
   rows = [_row('a', WRITTEN, 'r1', out=str(out)), _row('b', WRITTEN, 'r1', out=str(out)),
           _row('c', WRITTEN, 'r1', style='cool', out=str(out))]
   folder = _publish(out, 'r1', [], rows)
-  with test_pipeline.TestPipeline() as p:
+  with fn_api_pipeline() as p:
     done = p | DonePairs(str(out), ['warm'], folder)
     assert_that(done | beam.Map(lambda r: os.path.relpath(r['output_uri'], out)),
                 equal_to(['warm/a.jpg', 'cool/c.jpg']))
