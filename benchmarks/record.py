@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import pathlib
 import platform
+import re
 import subprocess
 import time
 
@@ -17,7 +18,24 @@ def provenance(command: str, started: float) -> dict:
       'command': command,
       'date': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
       'seconds': round(time.time() - started, 1),
-      'machine': {'nproc': os.cpu_count(), 'arch': platform.machine(),
+      'machine': {'nproc': os.cpu_count(), 'arch': platform.machine(), **cpu(),
                   'python': platform.python_version(), 'loadavg_at_end': os.getloadavg()},
       'code': {'commit': commit},
   }
+
+
+# The instruction sets int8 and float inference speed depends on (VNNI: int8 dot products).
+CPU_FEATURES = ('sse4_2', 'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16',
+                'amx_int8')
+
+
+def cpu() -> dict:
+  """The CPU's model name and which of CPU_FEATURES it has (Linux; empty elsewhere)."""
+  try:
+    text = pathlib.Path('/proc/cpuinfo').read_text()
+  except OSError:
+    return {}
+  model = re.search(r'^model name\s*:\s*(.+)$', text, re.M)
+  flags = set(re.search(r'^flags\s*:\s*(.+)$', text, re.M).group(1).split())
+  return {'cpu': model.group(1).strip() if model else platform.processor(),
+          'cpu_features': [name for name in CPU_FEATURES if name in flags]}

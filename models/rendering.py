@@ -16,8 +16,10 @@ from PIL import Image
 
 from models import imaging
 
-FORMATS = {'jpeg': 'jpg', 'png': 'png', 'webp': 'webp'}  # format -> file extension
-MIME_TYPES = {'jpeg': 'image/jpeg', 'png': 'image/png', 'webp': 'image/webp'}
+FORMATS = {'jpeg': 'jpg', 'png': 'png', 'webp': 'webp', 'avif': 'avif'}  # format -> extension
+MIME_TYPES = {'jpeg': 'image/jpeg', 'png': 'image/png', 'webp': 'image/webp',
+              'avif': 'image/avif'}
+WITH_ALPHA = ('png', 'webp', 'avif')  # formats that keep the source's transparency
 BOX_MODES = ('fit', 'fill')
 _SRGB_BYTES = imaging.SRGB_BYTES
 
@@ -88,7 +90,7 @@ def finish(picture: Image.Image, r: Rendering, crop=None, source: Image.Image | 
     alpha = alpha.crop(crop) if alpha is not None else None
   if alpha is None:
     return picture
-  if r.fmt in ('png', 'webp'):
+  if r.fmt in WITH_ALPHA:
     picture.putalpha(alpha)
     return picture
   return Image.composite(picture, Image.new('RGB', picture.size, r.background), alpha)
@@ -107,6 +109,8 @@ def encode(picture: Image.Image, r: Rendering, exif: bytes = b'') -> bytes:
     picture.save(buffer, 'PNG', icc_profile=_SRGB_BYTES, **extra)
   elif r.fmt == 'webp':
     picture.save(buffer, 'WEBP', quality=r.jpeg_quality, icc_profile=_SRGB_BYTES, **extra)
+  elif r.fmt == 'avif':
+    picture.save(buffer, 'AVIF', quality=r.jpeg_quality, icc_profile=_SRGB_BYTES, **extra)
   else:
     raise ValueError(f'format must be one of {sorted(FORMATS)}, got {r.fmt!r}')
   return buffer.getvalue()

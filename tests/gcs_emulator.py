@@ -49,6 +49,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -63,6 +64,8 @@ HOST = '127.0.0.1'
 PROJECT = 'emulator-test-project'
 START_TIMEOUT_SECS = 30
 START_ATTEMPTS = 3
+# How the emulator logs each request it serves (http.server's request line, then the status).
+REQUEST_LINE = re.compile(r'^"(GET|POST|PUT|PATCH|DELETE|HEAD) (\S+) HTTP/[\d.]+" \d+', re.M)
 
 # Valid until 2999, so google-auth never refreshes it (a refresh would go to Google).
 FAKE_CREDENTIALS = {
@@ -124,6 +127,11 @@ class GcsEmulator:
   def read(self, uri: str) -> bytes:
     bucket, name = split_uri(uri)
     return self.client.bucket(bucket).blob(name).download_as_bytes()
+
+  def requests(self) -> list[tuple[str, str]]:
+    """(method, path) of every request the emulator has served so far, from its log."""
+    text = self.log_path.read_text(errors='replace')
+    return REQUEST_LINE.findall(text)
 
   def delete_bucket(self, name: str) -> None:
     """Deletes the bucket and everything in it."""
@@ -208,10 +216,17 @@ def _with_loopback(value: str | None) -> str:
 @pytest.fixture(scope='session')
 def gcs_emulator(tmp_path_factory):
   """The running emulator (a `GcsEmulator`), with the environment pointing Cloud Storage at it."""
+  with running(tmp_path_factory.mktemp('gcs_emulator')) as emulator:
+    yield emulator
+
+
+@contextlib.contextmanager
+def running(folder: pathlib.Path):
+  """Starts the emulator (its files and log in `folder`) and points Cloud Storage at it; yields a
+  `GcsEmulator`. The fixture's body, usable outside pytest too (the benchmarks count requests)."""
   from google.auth.credentials import AnonymousCredentials
   from google.cloud import storage
 
-  folder = tmp_path_factory.mktemp('gcs_emulator')
   log_path = folder / 'emulator.log'
   credentials_path = folder / 'fake_credentials.json'
   credentials_path.write_text(json.dumps(FAKE_CREDENTIALS))

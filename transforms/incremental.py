@@ -178,14 +178,7 @@ class PlanPairs(beam.DoFn):
       if ref.version is None and ref.problem is None:
         ref = dataclasses.replace(ref, version=_version_or_none(ref.uri))
       todo = {}
-      for style_id, strength in itertools.product(sorted(styles), self._strengths):
-        style = styles[style_id].ref
-        # The prediction network makes a pair's bottleneck unless it comes from the style bank.
-        predicted = strength < 1.0 or not style_bank.is_builtin(style.uri)
-        models = (self._prediction_sha256 if predicted else '', self._transfer_sha256)
-        fp = fingerprint(ref, style, strength, models, self._render)
-        out = ref.id and output_uri(self._output, style_id, ref.id, self._render.extension,
-                                    strength)
+      for style_id, strength, out, fp in self.pairs(ref, styles):
         if out and latest.get(out) == fp:
           self._skipped.inc()
           yield beam.pvalue.TaggedOutput(SKIPPED, ManifestRow(
@@ -196,6 +189,17 @@ class PlanPairs(beam.DoFn):
           todo[(style_id, strength)] = fp
       if todo:
         yield ContentToDo(ref, todo)
+
+  def pairs(self, ref: ImageRef, styles: dict[str, StyleResult]):
+    """(style id, strength, output URI or None, fingerprint) of each pair of one picture."""
+    for style_id, strength in itertools.product(sorted(styles), self._strengths):
+      style = styles[style_id].ref
+      # The prediction network makes a pair's bottleneck unless it comes from the style bank.
+      predicted = strength < 1.0 or not style_bank.is_builtin(style.uri)
+      models = (self._prediction_sha256 if predicted else '', self._transfer_sha256)
+      out = ref.id and output_uri(self._output, style_id, ref.id, self._render.extension,
+                                  strength)
+      yield style_id, strength, out, fingerprint(ref, style, strength, models, self._render)
 
   def _duplicate(self, ref: ImageRef, keeper: str, styles: dict[str, StyleResult]):
     error = DuplicateId(f'id {ref.id!r} is also given to {keeper}, which keeps it; give this '

@@ -177,3 +177,13 @@ def test_a_profile_that_does_not_fit_the_picture_is_ignored_with_a_note():
   decoded = imaging.decode(_encoded(picture, 'PNG', icc_profile=lab))
   assert decoded.image.getpixel((0, 0)) == (10, 200, 30)
   assert decoded.notes and 'ICC profile ignored' in decoded.notes[0]
+
+
+@pytest.mark.parametrize('fmt', ['WEBP', 'AVIF'])
+def test_modern_formats_pass_the_signature_check_and_decode(fmt):
+  picture = gradient_picture(48, 32)
+  data = _encoded(picture, fmt, quality=95)
+  imaging.check_signature(data[:64])
+  decoded = imaging.decode(data)
+  assert decoded.image.size == (48, 32) == decoded.full_size
+  assert np.abs(np.asarray(decoded.image, np.float32) - np.asarray(picture, np.float32)).mean() < 8

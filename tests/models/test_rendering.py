@@ -76,7 +76,7 @@ def _alpha():
   return alpha
 
 
-@pytest.mark.parametrize('fmt', ['png', 'webp'])
+@pytest.mark.parametrize('fmt', ['png', 'webp', 'avif'])
 def test_alpha_is_put_back_for_formats_that_have_it(fmt):
   render = Rendering(fmt=fmt)
   out = finish(gradient_picture(20, 10), render, alpha=_alpha())
@@ -93,7 +93,7 @@ def test_jpeg_is_flattened_on_the_background():
 
 @pytest.mark.parametrize('render, pil_format', [
     (Rendering(), 'JPEG'), (Rendering(fmt='png'), 'PNG'), (Rendering(fmt='webp'), 'WEBP'),
-    (Rendering(progressive=True), 'JPEG')])
+    (Rendering(fmt='avif'), 'AVIF'), (Rendering(progressive=True), 'JPEG')])
 def test_outputs_are_tagged_srgb_and_carry_no_source_metadata(render, pil_format):
   decoded = Image.open(io.BytesIO(encode(gradient_picture(32, 16), render)))
   assert decoded.format == pil_format
@@ -112,7 +112,7 @@ def _with_gps():
   return imaging.decode(buffer.getvalue(), keep_exif=True)
 
 
-@pytest.mark.parametrize('fmt', ['jpeg', 'png', 'webp'])
+@pytest.mark.parametrize('fmt', ['jpeg', 'png', 'webp', 'avif'])
 def test_personal_metadata_is_copied_only_when_asked(fmt):
   decoded = _with_gps()
   assert decoded.exif

@@ -45,6 +45,7 @@ def test_an_output_is_written_under_its_style_and_content_id_with_its_row(tmp_pa
     (Rendering(), 0.5, 'photo-1a2b3c4d.s0.50.jpg', 'JPEG'),
     (Rendering(fmt='png'), 0.25, 'photo-1a2b3c4d.s0.25.png', 'PNG'),
     (Rendering(fmt='webp'), 1.0, 'photo-1a2b3c4d.webp', 'WEBP'),
+    (Rendering(fmt='avif'), 1.0, 'photo-1a2b3c4d.avif', 'AVIF'),
 ])
 def test_the_name_carries_the_strength_below_one_and_the_formats_extension(
     tmp_path, render, strength, name, pil_format):
