@@ -43,10 +43,12 @@ def prepare(job: options.JobSettings) -> Plan:
   needs_prediction = min(job.strengths) < 1.0 or not all(
       style_bank.is_builtin(ref.uri) for ref in styles)
   prediction, transfer = _verified_models(job.model, job.model_dir, needs_prediction)
-  _check_writable(job.output, job.run_id)
-  _claim_run_id(job)
+  if not job.plan_only:  # a plan writes nothing
+    _check_writable(job.output, job.run_id)
+    _claim_run_id(job)
   snapshot = state.current_snapshot(job.output) if job.skip_existing else None
-  _remove_old_state(job.output)
+  if not job.plan_only:
+    _remove_old_state(job.output)
   return Plan(styles, prediction, transfer, snapshot)
 
 

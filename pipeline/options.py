@@ -135,6 +135,9 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument('--gallery-rows', '--gallery_rows', type=int, default=200,
                  help='write OUTPUT/index.html, a contact sheet of the first N content pictures '
                       'in every style; 0: none (default: %(default)s)')
+  p.add_argument('--plan', action='store_true',
+                 help='read the inputs and the state, print how many pairs would be rendered, '
+                      'skipped and refused, with an estimated time; write nothing')
   p.add_argument('--run-id', '--run_id', default=None,
                  help='names this run\'s manifest files; one run id per output (default: '
                       'the UTC start time and a random suffix, e.g. '
@@ -161,6 +164,7 @@ class JobSettings:
   gallery_rows: int
   run_id: str
   started_at: str  # UTC, ISO 8601: stamps every manifest row
+  plan_only: bool = False  # --plan: count what a run would do, write nothing
 
 
 def default_run_id(now: datetime.datetime) -> str:
@@ -234,5 +238,5 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
       strengths=tuple(sorted({round(v, 2) for values in job.strength or [[1.0]] for v in values})),
       max_pixels=job.max_pixels, max_bytes=job.max_bytes, skip_existing=job.skip_existing,
       gallery_rows=job.gallery_rows, run_id=job.run_id or default_run_id(now),
-      started_at=now.isoformat(timespec='microseconds'))
+      started_at=now.isoformat(timespec='microseconds'), plan_only=job.plan)
   return settings, beam_args

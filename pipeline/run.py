@@ -29,7 +29,7 @@ from apache_beam.portability.api import beam_provision_api_pb2
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
-from pipeline import launch, options, summary, workers
+from pipeline import forecast, launch, options, summary, workers
 from transforms import layout
 from transforms.gallery import WriteGallery
 from transforms.incremental import DonePairs, PlanPairs, for_planning
@@ -49,17 +49,13 @@ class RunOutcome:
   summary: dict
 
 
-def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None:
-  """Adds the job's steps to `p`."""
-  styles = p | 'PredictStyles' >> PredictStyles(
-      plan.styles, plan.prediction, job.num_threads, job.max_pixels, job.max_bytes)
-  style_map = beam.pvalue.AsDict(styles)
-
+def plan_pairs(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan, style_map):
+  """(done records, PlanPairs' tagged outputs): the content joined with what is done."""
   refs = (p
           | 'ContentRefs' >> ContentRefs(job.content, job.content_list)
           | 'ByOutputName' >> beam.Map(lambda ref: (content_key(ref.id, ref.uri), ref)))
   recorded = (p | 'DonePairs' >> DonePairs(job.output, [ref.id for ref in plan.styles],
-                                           plan.snapshot)
+                                           plan.snapshot, tidy=not job.plan_only)
               if job.skip_existing
               else p | 'NothingDone' >> beam.Create([]))
   done = recorded | 'ForPlanning' >> beam.Map(for_planning)
@@ -72,6 +68,15 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
                     (plan.prediction.sha256 if plan.prediction else '', plan.transfer.sha256)),
           style_map
       ).with_outputs(SKIPPED, FAILED, PLANNED, main='todo'))
+  return recorded, planned
+
+
+def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None:
+  """Adds the job's steps to `p`."""
+  styles = p | 'PredictStyles' >> PredictStyles(
+      plan.styles, plan.prediction, job.num_threads, job.max_pixels, job.max_bytes)
+  style_map = beam.pvalue.AsDict(styles)
+  recorded, planned = plan_pairs(p, job, plan, style_map)
   loaded = planned.todo | 'LoadContent' >> beam.ParDo(
       LoadContent(job.rendering, job.max_pixels, job.max_bytes)).with_outputs(FAILED, main='images')
   stylized = loaded.images | 'Stylize' >> beam.ParDo(
@@ -103,6 +108,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   p = test_pipeline or beam.Pipeline(runner=_direct_engine(beam_options), options=beam_options)
   if workers.is_remote(p.options):
     plan = launch.for_remote_workers(plan, p.options)
+  if job.plan_only:
+    return RunOutcome(*forecast.run(p, job, plan, plan_pairs))
   build(p, job, plan)
   start = time.monotonic()
   try:

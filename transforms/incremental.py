@@ -109,11 +109,13 @@ class DonePairs(beam.PTransform):
 
   The outputs are listed one style folder per pattern, so the listing spreads over workers."""
 
-  def __init__(self, output: str, style_ids: list[str], snapshot: str | None = None):
+  def __init__(self, output: str, style_ids: list[str], snapshot: str | None = None,
+               tidy: bool = True):
     super().__init__()
     self._output = output
     self._style_ids = style_ids
     self._snapshot = snapshot
+    self._tidy = tidy  # delete the abandoned `.partial` files the listing meets (not in a plan)
 
   def expand(self, pbegin):
     if self._snapshot:
@@ -137,7 +139,8 @@ class DonePairs(beam.PTransform):
         | 'SpreadListing' >> beam.Reshuffle()
         | 'ListOutputs' >> beam.FlatMap(storage.match_shard)
         | 'NotAbandoned' >> beam.Filter(
-            lambda found: not leftovers.remove_if_abandoned_partial(found))
+            lambda found, tidy: not (tidy and leftovers.remove_if_abandoned_partial(found)),
+            self._tidy)
         | 'ByPath' >> beam.Map(lambda found: (found.path, True)))
     checked = (
         {'recorded': split[0] | 'ByOutput' >> beam.Map(lambda r: (r['output_uri'], r)),
@@ -167,6 +170,8 @@ class PlanPairs(beam.DoFn):
     for uri, fp, _ in sorted(groups['done'], key=lambda done: tuple(done[2])):
       latest[uri] = fp
     refs = {(ref.uri, ref.id, ref.problem): ref for ref in groups['ref']}  # listed twice: once
+    if not refs:
+      return  # outputs of a picture no longer in the catalog: nothing to plan
     keeper = min(ref.uri for ref in refs.values())
     for listed in refs.values():
       self._contents.inc()

@@ -92,6 +92,11 @@ def test_a_pair_recorded_with_the_same_fingerprint_is_skipped(tmp_path):
                             output_uri=out, fingerprint=expected_fp(CONTENT))
 
 
+def test_the_records_of_a_picture_gone_from_the_catalog_plan_nothing(tmp_path):
+  out = str(tmp_path / 'warm' / 'photo-1.jpg')
+  assert plan(tmp_path, [], done=[(out, expected_fp(CONTENT), ('t1', 'r1'))]) == ([], [])
+
+
 def test_a_pair_recorded_with_another_fingerprint_is_done_again(tmp_path):
   out = str(tmp_path / 'warm' / 'photo-1.jpg')
   old = expected_fp(CONTENT, render=Rendering(jpeg_quality=70))
