@@ -118,6 +118,9 @@ def parser() -> argparse.ArgumentParser:
   out.add_argument('--preserve-colour', '--preserve_colour', nargs='?', const=True,
                    default=False, type=_boolean, metavar='true|false',
                    help='keep the content\'s colours, take only the style\'s texture')
+  out.add_argument('--cache-control', '--cache_control', default=None, metavar='VALUE',
+                   help='the Cache-Control header of outputs written to gs:// (e.g. "public, '
+                        'max-age=86400"; default: the bucket\'s own)')
   out.add_argument('--max-bytes', '--max_bytes', type=int, default=imaging.DEFAULT_MAX_BYTES,
                    help='refuse a picture file larger than this many bytes, before reading it '
                         '(default: %(default)s, 256 MiB)')
@@ -164,6 +167,7 @@ class JobSettings:
   gallery_rows: int
   run_id: str
   started_at: str  # UTC, ISO 8601: stamps every manifest row
+  cache_control: str | None = None  # of gs:// outputs; metadata only, not in fingerprints
   plan_only: bool = False  # --plan: count what a run would do, write nothing
 
 
@@ -238,5 +242,6 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
       strengths=tuple(sorted({round(v, 2) for values in job.strength or [[1.0]] for v in values})),
       max_pixels=job.max_pixels, max_bytes=job.max_bytes, skip_existing=job.skip_existing,
       gallery_rows=job.gallery_rows, run_id=job.run_id or default_run_id(now),
-      started_at=now.isoformat(timespec='microseconds'), plan_only=job.plan)
+      started_at=now.isoformat(timespec='microseconds'), cache_control=job.cache_control,
+      plan_only=job.plan)
   return settings, beam_args

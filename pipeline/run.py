@@ -84,7 +84,7 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
               plan.prediction if min(job.strengths) < 1.0 else None), style_map
   ).with_outputs(FAILED, main='pictures')
   written = stylized.pictures | 'WriteOutputs' >> beam.ParDo(
-      WriteOutput(job.output, job.rendering, plan.transfer.sha256)
+      WriteOutput(job.output, job.rendering, plan.transfer.sha256, job.cache_control)
   ).with_outputs(FAILED, main='rows')
 
   failures = ((planned[FAILED], loaded[FAILED], stylized[FAILED], written[FAILED])

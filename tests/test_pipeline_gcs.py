@@ -26,6 +26,7 @@ from pipeline import run as job
 # them whole); its styles are warm.png and cool.jpg.
 CONTENT_SIZES = {'a/photo.jpg': (320, 200), 'b/photo.jpg': (200, 300), 'b/square.png': (150, 150)}
 STYLE_IDS = {'warm', 'cool'}
+CACHE_CONTROL = 'public, max-age=600'
 
 
 def _upload_pictures(gcs, pictures, bucket):
@@ -98,7 +99,8 @@ def test_beam_filesystems_and_the_client_share_the_emulator(gcs_emulator, gcs_bu
 @pytest.fixture(scope='module')
 def gcs_runs(gcs_emulator, tiny_models, tmp_path_factory):
   """Three runs over one bucket: the first with its models read from the bucket too; a re-run
-  that finds everything done; then --overwrite, on two DirectRunner worker processes."""
+  that finds everything done; then --overwrite with a --cache-control, on two DirectRunner
+  worker processes."""
   bucket = f'runs-{uuid.uuid4().hex[:16]}'
   gcs_emulator.create_bucket(bucket)
   _upload_pictures(gcs_emulator, make_pictures(tmp_path_factory.mktemp('gcs')), bucket)
@@ -114,7 +116,8 @@ def gcs_runs(gcs_emulator, tiny_models, tmp_path_factory):
     again = _run(bucket, tiny_models, '--run-id', 'second')
     after_again = {uri: gcs_emulator.read(uri) for uri in _outputs(gcs_emulator, bucket)}
     multi = _run(bucket, tiny_models, '--run-id', 'multi', '--overwrite',
-                 '--direct_running_mode=multi_processing', '--direct_num_workers=2')
+                 '--direct_running_mode=multi_processing', '--direct_num_workers=2',
+                 '--cache-control', CACHE_CONTROL)
   yield SimpleNamespace(bucket=bucket, first=first, again=again, multi=multi,
                         rows_first=rows_first, cached=cached, after_first=after_first,
                         after_again=after_again)
@@ -133,6 +136,19 @@ def test_every_pair_is_written_to_gcs_with_its_manifest(gcs_emulator, gcs_runs):
   # Nothing is left behind by the launch-time write check or the manifest's temporary files.
   assert [uri for uri in gcs_emulator.list(f'gs://{bucket}/out/_manifest/')
           if '.write-check-' in uri or 'beam-temp' in uri] == []
+
+
+def test_outputs_carry_their_type_cache_control_and_provenance(gcs_emulator, gcs_runs):
+  """(The last run, on worker processes, set the Cache-Control.)"""
+  bucket = gcs_emulator.client.bucket(gcs_runs.bucket)
+  rows = _manifest(gcs_emulator, gcs_runs.bucket, 'results', 'multi')
+  assert len(rows) == 6
+  for row in rows:
+    blob = bucket.get_blob(row['output_uri'].split('/', 3)[3])
+    assert (blob.content_type, blob.cache_control) == ('image/jpeg', CACHE_CONTROL)
+    assert blob.metadata == {'source-uri': row['content_uri'], 'style': row['style_id'],
+                             'strength': '1', 'model-sha256': row['model_sha256'],
+                             'fingerprint': row['fingerprint']}
 
 
 def test_models_are_read_from_gcs(tiny_models, gcs_runs):

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import stat
+import threading
 import time
 import uuid
 
@@ -56,6 +57,16 @@ _with_retries = retry.with_exponential_backoff(
 
 
 HEAD_BYTES = 64 * 1024
+_CLIENTS = threading.local()
+
+
+def client() -> gcs.Client:
+  """This thread's Cloud Storage client: made once, not per request (clients are not shared
+  between threads, and a forked process or another emulator gets a new one)."""
+  key = (os.getpid(), os.environ.get('STORAGE_EMULATOR_HOST'))
+  if getattr(_CLIENTS, 'key', None) != key:
+    _CLIENTS.key, _CLIENTS.client = key, gcs.Client()
+  return _CLIENTS.client
 
 
 class FileTooLarge(ValueError):
@@ -83,13 +94,23 @@ def read_bytes(uri: str, max_bytes: int | None = None, check_head=None) -> bytes
 
 
 @_with_retries
-def write_bytes(uri: str, data: bytes, mime_type: str = 'application/octet-stream') -> None:
+def write_bytes(uri: str, data: bytes, mime_type: str = 'application/octet-stream',
+                cache_control: str | None = None, metadata: dict[str, str] | None = None) -> None:
   """Writes `data` so that no partial file ever shows at `uri`.
 
-  An object store (gs://) makes an object visible only once its upload completes; a local file is
-  written under a temporary name in the same folder and renamed into place (atomic on POSIX).
+  An object store makes an object visible only once its upload completes: on gs:// one request,
+  with the client, which also sets `Cache-Control` and custom `metadata` (Beam's FileSystems
+  cannot; other filesystems have neither). A local file is written under a temporary name in the
+  same folder and renamed into place (atomic on POSIX).
   """
-  if FileSystems.get_scheme(uri) not in (None, 'file'):
+  scheme = FileSystems.get_scheme(uri)
+  if scheme == 'gs':
+    bucket, name = uri[len('gs://'):].split('/', 1)
+    blob = client().bucket(bucket).blob(name)
+    blob.cache_control, blob.metadata = cache_control, metadata
+    blob.upload_from_string(data, content_type=mime_type)
+    return
+  if scheme not in (None, 'file'):
     with FileSystems.create(uri, mime_type, CompressionTypes.UNCOMPRESSED) as f:
       f.write(data)
     return
@@ -222,7 +243,7 @@ def match_shard(shard: tuple[str, str | None, str | None]):
   fixed = re.match(r'[^[*?]*', name).group(0)
   regex = glob_regex(pattern)
   start, stop = (fixed + first if first else None), (fixed + end if end else None)
-  for blob in gcs.Client().list_blobs(bucket, prefix=fixed, start_offset=start, end_offset=stop):
+  for blob in client().list_blobs(bucket, prefix=fixed, start_offset=start, end_offset=stop):
     if (start and blob.name < start) or (stop and blob.name >= stop) or blob.name.endswith('/'):
       continue  # outside the slice: for a server that does not honour the offsets
     path = f'gs://{bucket}/{blob.name}'
@@ -263,7 +284,7 @@ def create_exclusive(uri: str, data: bytes) -> bool:
     return True
   if scheme == 'gs':
     bucket, name = uri[len('gs://'):].split('/', 1)
-    blob = gcs.Client().bucket(bucket).blob(name)
+    blob = client().bucket(bucket).blob(name)
     if blob.exists():
       return False
     try:

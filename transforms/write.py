@@ -25,13 +25,16 @@ def output_uri(output: str, style_id: str, content_id: str, extension: str,
 
 
 class WriteOutput(beam.DoFn):
-  """StylizedImage -> a written file, and its manifest row."""
+  """StylizedImage -> a written file, and its manifest row. On a bucket the object also says
+  where it came from (`provenance`), for a CDN or a person looking at it."""
 
-  def __init__(self, output: str, render: rendering.Rendering, model_sha256: str):
+  def __init__(self, output: str, render: rendering.Rendering, model_sha256: str,
+               cache_control: str | None = None):
     super().__init__()
     self._output = output
     self._render = render
     self._model_sha256 = model_sha256
+    self._cache_control = cache_control
     self._written = Metrics.counter(METRICS_NAMESPACE, 'pairs_written')
 
   def process(self, item: StylizedImage):
@@ -41,7 +44,8 @@ class WriteOutput(beam.DoFn):
     try:
       data = rendering.encode(item.picture, self._render, item.exif)
       stage = 'write'
-      write_bytes(uri, data, rendering.MIME_TYPES[self._render.fmt])
+      write_bytes(uri, data, rendering.MIME_TYPES[self._render.fmt], self._cache_control,
+                  self.provenance(item))
     except Exception as e:  # noqa: BLE001 - any failure becomes a dead letter
       yield beam.pvalue.TaggedOutput(
           FAILED, Failure.of(e, stage, item.ref, item.style_id, item.strength))
@@ -51,3 +55,9 @@ class WriteOutput(beam.DoFn):
                       strength=item.strength, output_uri=uri, status=WRITTEN,
                       model_sha256=self._model_sha256, fingerprint=item.fingerprint,
                       notes=tuple(item.notes))
+
+  def provenance(self, item: StylizedImage) -> dict[str, str]:
+    """The custom metadata of an output object (x-goog-meta-*)."""
+    source = item.ref.uri.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')
+    return {'source-uri': source, 'style': item.style_id, 'strength': f'{item.strength:g}',
+            'model-sha256': self._model_sha256, 'fingerprint': item.fingerprint}
