@@ -30,7 +30,8 @@ _NAMES = st.builds(
 _IDS = st.one_of(st.sampled_from(['', 'sku', 'sku', 'a/b', '../x', '/abs', 'a//b', '_manifest',
                                   'index.html', 'x' * 250, 'é/ü', ' sku ']), _TEXT)
 _ALLOWED_TAGS = {'html', 'head', 'meta', 'title', 'style', 'body', 'h1', 'p', 'table', 'thead',
-                 'tbody', 'tr', 'th', 'td', 'a', 'img', 'br', 'small', 'script'}
+                 'tbody', 'tr', 'th', 'td', 'a', 'img', 'br', 'small', 'script', 'h2', 'ul',
+                 'li', 'b', 'code'}
 
 
 class _Page(html.parser.HTMLParser):

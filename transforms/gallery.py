@@ -1,9 +1,11 @@
-"""A contact sheet to look at a run: `{output}/index.html`, content pictures as rows, styles (and
-strengths) as columns, each thumbnail linking to its full output, failures shown as such.
+"""A contact sheet to look at a run: `{output}/index.html`, content pictures as rows, the source
+picture first and then styles (and strengths) as columns, each thumbnail linking to its full
+output, failures shown as such and listed below with their reasons.
 
 The page is static and uses relative links only, so it works from a local folder or a bucket.
-Thumbnails are made for the pictures the page shows only (read back from their outputs, off the
-stylizing path) under `{output}/_gallery/`; a missing thumbnail falls back to the full output.
+Thumbnails are made for the pictures the page shows only (read back from their outputs and
+sources, off the stylizing path) under `{output}/_gallery/`; a missing thumbnail falls back to
+the full output (a source's, to its name).
 """
 from __future__ import annotations
 
@@ -18,9 +20,16 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from PIL import Image
 
-from models import rendering
+from models import imaging, rendering
 from transforms import layout
-from transforms.records import FAILED, METRICS_NAMESPACE, SKIPPED, ManifestRow, content_key
+from transforms.records import (
+  FAILED,
+  METRICS_NAMESPACE,
+  SKIPPED,
+  WRITTEN,
+  ManifestRow,
+  content_key,
+)
 from transforms.storage import match, read_bytes, write_bytes
 
 THUMBNAIL_SIDE = 192
@@ -57,6 +66,30 @@ def thumbnail_path(relative_output: str) -> str:
   return f'{layout.GALLERY_DIR}/{relative_output.rsplit(".", 1)[0]}.jpg'
 
 
+def source_thumbnail_path(content_id: str) -> str:
+  """Under a folder no style can be named for (style ids never start with '_')."""
+  return f'{layout.GALLERY_DIR}/_sources/{content_id}.jpg'
+
+
+def _write_source_thumbnail(rows: list[ManifestRow], output: str) -> None:
+  """A thumbnail of the content picture: when this run wrote one of its outputs (new or changed
+  source), or when it has none yet. Best effort, like the others."""
+  first = rows[0]
+  if not first.content_id:
+    return
+  thumbnail = FileSystems.join(output, source_thumbnail_path(first.content_id))
+  try:
+    if not any(row.status == WRITTEN for row in rows) and match(thumbnail, limit=1):
+      return
+    data = read_bytes(first.content_uri, imaging.DEFAULT_MAX_BYTES, imaging.check_signature)
+    small = imaging.decode(data, min_side=THUMBNAIL_SIDE).image
+    small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    write_bytes(thumbnail, rendering.encode(small, rendering.Rendering(jpeg_quality=80)),
+                'image/jpeg')
+  except Exception as e:  # noqa: BLE001 - the gallery is best effort
+    logging.warning('thumbnail of source %s not written: %s', first.content_uri, e)
+
+
 def _column(row: ManifestRow) -> str:
   strength = row.strength
   return row.style_id if strength in (None, 1.0) else f'{row.style_id} @ {strength:g}'
@@ -74,9 +107,26 @@ def _cell(row: ManifestRow, output: str) -> str:
           f'onerror="this.onerror=null;this.src=\'{full}\'" loading="lazy" alt=""></a></td>')
 
 
-def render_page(contents: list, output: str, run_id: str) -> str:
+def _source_cell(row: ManifestRow) -> str:
+  name = html.escape(row.content_id or row.content_uri)
+  if not row.content_id:
+    return f'<td class="source">{name}</td>'
+  thumb = urllib.parse.quote(source_thumbnail_path(row.content_id))
+  return (f'<td class="source"><img class="source" src="{thumb}" loading="lazy" alt="{name}" '
+          f'onerror="this.replaceWith(this.alt)"><br><small>{name}</small></td>')
+
+
+def _failure_item(failure: tuple) -> str:
+  uri, style_id, strength, stage, error_type, message = map(html.escape, failure)
+  return (f'<li><b>{uri}</b> in <b>{style_id}</b>{"" if strength in ("1", "") else " @ " + strength}: '
+          f'{stage}: {error_type}: {message}</li>')
+
+
+def render_page(contents: list, output: str, run_id: str, failures: list = (),
+                failed: int = 0) -> str:
   """contents: [(content key, [ManifestRow])] -> the page's HTML; a row is named by its
-  content's id, or its URI when it has none."""
+  content's id, or its URI when it has none. `failures`: the listed failures (`_failure`), of
+  `failed` in the run."""
   columns = sorted({_column(r) for _, rows in contents for r in rows})
   lines = []
   for _, rows in contents:
@@ -85,8 +135,15 @@ def render_page(contents: list, output: str, run_id: str) -> str:
     cells = ''.join(_cell(by_column[c], output) if c in by_column else '<td></td>'
                     for c in columns)
     name = rows[0].content_id or uri
-    lines.append(f'<tr><th title="{html.escape(uri)}">{html.escape(name)}</th>{cells}</tr>')
-  header = ''.join(f'<th>{html.escape(c)}</th>' for c in columns)
+    lines.append(f'<tr><th title="{html.escape(uri)}">{html.escape(name)}</th>'
+                 f'{_source_cell(rows[0])}{cells}</tr>')
+  header = '<th>source</th>' + ''.join(f'<th>{html.escape(c)}</th>' for c in columns)
+  more = (f' (the first {len(failures)} shown; all of them are in '
+          f'<code>{layout.MANIFEST_DIR}/failures-{html.escape(run_id)}-*.jsonl</code>)'
+          if failed > len(failures) else '')
+  failure_list = (f'<h2 id="failures">Failures: {failed}{more}</h2>\n<ul class="failures">\n'
+                  + '\n'.join(map(_failure_item, failures)) + '\n</ul>' if failed else
+                  '<h2 id="failures">Failures: none</h2>')
   return f'''<!doctype html>
 <html><head><meta charset="utf-8"><title>batch-stylize {html.escape(run_id)}</title>
 <style>
@@ -96,6 +153,8 @@ th, td {{ border: 1px solid #ddd; padding: 4px; text-align: center; vertical-ali
 tbody th {{ max-width: 200px; overflow-wrap: anywhere; font-weight: normal; }}
 img.thumb {{ width: {THUMBNAIL_SIDE}px; height: {THUMBNAIL_SIDE}px; object-fit: contain; }}
 td.failed {{ background: #fdd; color: #900; width: {THUMBNAIL_SIDE}px; }}
+img.source {{ max-width: {THUMBNAIL_SIDE}px; max-height: {THUMBNAIL_SIDE}px; }}
+ul.failures {{ color: #900; overflow-wrap: anywhere; }}
 </style></head>
 <body>
 <h1>Run {html.escape(run_id)}</h1>
@@ -104,10 +163,13 @@ td.failed {{ background: #fdd; color: #900; width: {THUMBNAIL_SIDE}px; }}
 <tbody>
 {chr(10).join(lines)}
 </tbody></table>
+{failure_list}
 <script>
 window.addEventListener('load', () => {{
-  const loaded = [...document.images].filter(i => i.complete && i.naturalWidth > 0);
-  document.body.dataset.loaded = loaded.length;
+  const loaded = kind => [...document.querySelectorAll('img.' + kind)].filter(
+      i => i.complete && i.naturalWidth > 0).length;
+  document.body.dataset.loaded = loaded('thumb');
+  document.body.dataset.sources = loaded('source');
 }});
 </script>
 </body></html>
@@ -137,15 +199,33 @@ class WriteGallery(beam.PTransform):
     _ = (shown
          | 'SpreadThumbnails' >> beam.Reshuffle()
          | 'Thumbnails' >> beam.MapTuple(lambda _, row: _write_thumbnail(row, output)))
-    return (shown
-            | 'Group' >> beam.GroupByKey()
-            | 'AsLists' >> beam.MapTuple(lambda key, content_rows: (key, list(content_rows)))
+    # The failures listed: the first by name, chosen by a combiner, and how many there are.
+    failed = rows | 'Failed' >> beam.Filter(lambda row: row.status == FAILED)
+    listed = (failed
+              | 'AsFailures' >> beam.Map(_failure)
+              | 'FirstFailures' >> beam.combiners.Top.Smallest(self._max_rows))
+    count = failed | 'CountFailed' >> beam.combiners.Count.Globally()
+    grouped = (shown
+               | 'Group' >> beam.GroupByKey()
+               | 'AsLists' >> beam.MapTuple(lambda key, content_rows: (key, list(content_rows))))
+    _ = grouped | 'SourceThumbnails' >> beam.MapTuple(
+        lambda _, content_rows: _write_source_thumbnail(content_rows, output))
+    return (grouped
             | 'OnePage' >> beam.combiners.ToList()
-            | 'Write' >> beam.Map(lambda contents: _write_page(sorted(contents), output, run_id)))
+            | 'Write' >> beam.Map(
+                lambda contents, failures, total: _write_page(
+                    sorted(contents), output, run_id, failures, total),
+                failures=beam.pvalue.AsSingleton(listed), total=beam.pvalue.AsSingleton(count)))
 
 
 def _key(row: ManifestRow) -> bytes:
   return content_key(row.content_id, row.content_uri)
+
+
+def _failure(row: ManifestRow) -> tuple[str, ...]:
+  """A failed row as the page lists it: comparable strings (sorted by source, then style)."""
+  return (row.content_uri, row.style_id or '', f'{row.strength:g}' if row.strength else '',
+          row.stage or '', row.error_type or '', row.message or '')
 
 
 class SmallestDistinct(beam.CombineFn):
@@ -171,11 +251,12 @@ class SmallestDistinct(beam.CombineFn):
     return set(smallest)
 
 
-def _write_page(contents, output: str, run_id: str) -> None:
+def _write_page(contents, output: str, run_id: str, failures: list, failed: int) -> None:
   """Renders and writes the page; the gallery is a convenience, so a failure is logged, not
   raised: it never fails the run whose outputs and manifest are written."""
   try:
-    page = render_page([(key, list(rows)) for key, rows in contents], output, run_id)
+    page = render_page([(key, list(rows)) for key, rows in contents], output, run_id, failures,
+                       failed)
     # A file name that is not valid UTF-8 shows with a replacement character, never a crash.
     write_bytes(FileSystems.join(output, layout.GALLERY_PAGE), page.encode('utf-8', 'replace'),
                 'text/html')

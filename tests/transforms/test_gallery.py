@@ -30,25 +30,41 @@ def test_page_shows_failures_and_links_relatively():
       ManifestRow(**pair, strength=1.0, status='written', output_uri='/out/wave/my photo-1.jpg'),
       ManifestRow(**pair, strength=0.5, status='failed', stage='stylize',
                   error_type='BadModelInput', message='values <must> lie in [0, 1]')]
-  page = render_page([('my photo-1', rows)], '/out', 'r1')
+  failures = [('/in/my photo.jpg', 'wave', '0.5', 'stylize', 'BadModelInput',
+               'values <must> lie in [0, 1]')]
+  page = render_page([('my photo-1', rows)], '/out', 'r1', failures, failed=3)
   assert 'href="wave/my%20photo-1.jpg"' in page
+  assert '<th>content</th><th>source</th>' in page
+  assert 'src="_gallery/_sources/my%20photo-1.jpg"' in page
+  # The reasons, listed below the sheet, with where to find the failures not listed.
+  assert re.search(r'<h2 id="failures">Failures: 3 \(the first 1 shown; all of them are in '
+                   r'<code>_manifest/failures-r1-\*.jsonl</code>\)</h2>', page)
+  assert ('<li><b>/in/my photo.jpg</b> in <b>wave</b> @ 0.5: stylize: BadModelInput: values '
+          '&lt;must&gt; lie in [0, 1]</li>') in page
   assert 'src="_gallery/wave/my%20photo-1.jpg"' in page
   assert '<th>wave</th>' in page and '<th>wave @ 0.5</th>' in page
   assert 'class="failed"' in page and '&lt;must&gt;' in page and '<must>' not in page
 
 
-def written_rows(output, contents=('a', 'b', 'c'), styles=('warm', 'cool')) -> list[ManifestRow]:
-  """Real outputs, written by WriteOutput (a PNG with transparency among them), and their rows."""
+def written_rows(output, contents=('a', 'b', 'c'), styles=('warm', 'cool'),
+                 sources=None) -> list[ManifestRow]:
+  """Real outputs, written by WriteOutput (a PNG with transparency among them), and their rows;
+  with their source pictures saved in the folder `sources` when it is given."""
   write = WriteOutput(str(output), Rendering(fmt='png'), 'sha')
   write.setup()
   rows = []
   for k, content_id in enumerate(contents):
     picture = gradient_picture(120 + 40 * k, 90, seed=k)
+    uri = f'/in/{content_id}.jpg'
+    if sources:
+      sources.mkdir(exist_ok=True)
+      uri = str(sources / f'{content_id}.jpg')
+      picture.save(uri, quality=90)
     if content_id == 'c':
       picture.putalpha(Image.new('L', picture.size, 128))
     for style_id in styles:
       rows += write.process(StylizedImage(
-          ref=inputs.content_ref(f'/in/{content_id}.jpg', content_id), style_id=style_id,
+          ref=inputs.content_ref(uri, content_id), style_id=style_id,
           strength=1.0, fingerprint='fp', picture=picture))
   return rows
 
@@ -97,13 +113,17 @@ def test_gallery_opens_in_chromium_with_every_thumbnail(tmp_path):
   broken = inputs.content_ref('/in/broken.jpg', 'broken')
   failed = [Failure.of(ValueError('not a picture'), 'decode', broken, style_id, 1.0).row('sha')
             for style_id in ('warm', 'cool')]
-  gallery(out, written_rows(out) + failed)
+  gallery(out, written_rows(out, sources=tmp_path / 'in') + failed)
   page = out / 'index.html'
   dom = subprocess.run(browser + ['--virtual-time-budget=5000', '--dump-dom', page.as_uri()],
                        capture_output=True, text=True, timeout=120, check=True).stdout
   assert len(re.findall(r'<img class="thumb"', dom)) == 6
   assert re.search(r'data-loaded="6"', dom), 'every thumbnail must load'
+  # a, b and c's sources load; broken.jpg's falls back to its name.
+  assert re.search(r'data-sources="3"', dom), 'every source thumbnail must load'
   assert dom.count('class="failed"') == 2  # broken.jpg in both styles
+  assert dom.count('<li><b>/in/broken.jpg</b> in <b>') == 2
+  assert 'decode: ValueError: not a picture' in dom
   shot = tmp_path / 'shot.png'
   subprocess.run(browser + [f'--screenshot={shot}', page.as_uri()], capture_output=True,
                  timeout=120, check=True)
@@ -120,6 +140,21 @@ def test_the_first_contents_are_chosen_without_grouping_every_row():
     parts[1] = combine.add_input(parts[1], value)
   assert all(len(part) <= 3 for part in parts)  # a bundle's partial result stays small
   assert combine.extract_output(combine.merge_accumulators(parts)) == {b'a', b'b', b'c'}
+
+
+def test_source_thumbnails_are_made_for_new_or_changed_sources(tmp_path):
+  out = tmp_path / 'out'
+  rows = written_rows(out, contents=('a', 'b'), styles=('warm',), sources=tmp_path / 'in')
+  gallery(out, rows)
+  sources = out / '_gallery' / '_sources'
+  assert sorted(p.name for p in sources.iterdir()) == ['a.jpg', 'b.jpg']
+  with Image.open(sources / 'b.jpg') as small:
+    assert small.format == 'JPEG' and small.size == (160, 90)  # within 192 px: never enlarged
+  before = (sources / 'a.jpg').stat().st_mtime_ns
+  gallery(out, [dataclasses.replace(row, status='skipped') for row in rows])
+  assert (sources / 'a.jpg').stat().st_mtime_ns == before  # nothing changed: not made again
+  gallery(out, rows)  # written again (a changed source): made again
+  assert (sources / 'a.jpg').stat().st_mtime_ns != before
 
 
 def test_thumbnails_are_made_for_what_changed(tmp_path):
