@@ -7,6 +7,7 @@ the expected tensors; the output cannot be written.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from models import fetch, imaging, registry, style_bank
 from models.contract import ModelContractError, StylePredictor, open_transfer
 from pipeline import options, workers
 from transforms import inputs, layout, leftovers, state, storage
+from transforms import styles as styles_branch
 from transforms.manifest import manifest_dir
 from transforms.records import ImageRef
 
@@ -33,15 +35,20 @@ class Plan:
   prediction: registry.ModelFile | None  # None: not needed (built-in styles only)
   transfer: registry.ModelFile  # sha256 always set: workers load exactly the checked file
   snapshot: str | None = None  # the current state's folder; None: none yet (or --overwrite)
+  # blend id -> its (part ref, weight)s; the blend itself is among `styles` (a `blend:` URI)
+  blends: dict = dataclasses.field(default_factory=dict)
 
 
 def prepare(job: options.JobSettings) -> Plan:
   _check_content(job.content, job.content_list)
-  styles = _usable_styles(job)
+  styles = _usable_styles(job) if job.styles or job.styles_list else []
+  blend_refs, blends = _blended_styles(job.blends, styles)
+  parts = [ref for members in blends.values() for ref, _ in members]
   # Built-in styles need no prediction network, unless a strength below 1 asks for the content's
   # own bottleneck.
   needs_prediction = min(job.strengths) < 1.0 or not all(
-      style_bank.is_builtin(ref.uri) for ref in styles)
+      style_bank.is_builtin(ref.uri) for ref in styles + parts)
+  styles = styles + blend_refs
   prediction, transfer = _verified_models(job.model, job.model_dir, needs_prediction)
   if not job.plan_only:  # a plan writes nothing
     _check_writable(job.output, job.run_id)
@@ -49,7 +56,7 @@ def prepare(job: options.JobSettings) -> Plan:
   snapshot = state.current_snapshot(job.output) if job.skip_existing else None
   if not job.plan_only:
     _remove_old_state(job.output)
-  return Plan(styles, prediction, transfer, snapshot)
+  return Plan(styles, prediction, transfer, snapshot, blends)
 
 
 def _match(pattern: str, limit: int | None = None) -> list[storage.Found]:
@@ -115,6 +122,48 @@ def _usable_styles(job: options.JobSettings) -> list[ImageRef]:
     except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
       problems.append(f'  {ref.uri}: {type(e).__name__}: {e}')
   raise LaunchError('no usable style picture:\n' + '\n'.join(problems or ['  (none given)']))
+
+
+def _blended_styles(blends, styles: list[ImageRef]):
+  """(a ref for each blend, blend id -> its (part ref, weight)s). A blend's version covers its
+  parts' URIs, versions and weights, so a changed part or weight renders its outputs again."""
+  taken = {ref.id for ref in styles}
+  by_uri = {ref.uri: ref for ref in styles}
+  refs, members = [], {}
+  for blend in blends:
+    name = blend.name
+    if not inputs.SAFE_NAME.match(name) or layout.is_reserved(name) or name in taken:
+      why = ('is taken by another style' if name in taken else
+             'is a name the job keeps for its own files' if layout.is_reserved(name) else
+             'is not a plain name (letters, digits, "_", "-", ".")')
+      raise LaunchError(f'--style-blend {name!r}: the name {why}')
+    taken.add(name)
+    parts = []
+    for uri, weight in blend.parts:
+      if uri not in by_uri:
+        _check_blend_part(name, uri)
+        by_uri[uri] = ImageRef(uri, f'_part-{inputs.uri_hash(uri)}', version=_style_version(uri))
+      parts.append((by_uri[uri], weight))
+    recipe = [(ref.uri, ref.version, round(weight, 6)) for ref, weight in parts]
+    version = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:16]
+    refs.append(ImageRef(styles_branch.BLEND_PREFIX + name, name, version=version))
+    members[name] = tuple(parts)
+  return refs, members
+
+
+def _check_blend_part(name: str, uri: str) -> None:
+  """A part is one style: a built-in one, or one picture that exists (no glob)."""
+  if style_bank.is_builtin(uri):
+    try:
+      if len(style_bank.names(uri)) != 1:
+        raise KeyError(f'{uri} names more than one built-in style')
+    except KeyError as e:
+      raise LaunchError(f'--style-blend {name!r}: {e.args[0]}') from None
+    return
+  if any(c in uri for c in '*?['):
+    raise LaunchError(f'--style-blend {name!r}: {uri!r} is a pattern; a part is one picture')
+  if not _match(uri, limit=1):
+    raise LaunchError(f'--style-blend {name!r}: style {uri!r} does not exist')
 
 
 def _style_version(uri: str) -> str | None:

@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import datetime
 import difflib
+import math
 import os
 import secrets
 
@@ -38,6 +39,34 @@ def _colour(text: str) -> tuple[int, int, int]:
     raise argparse.ArgumentTypeError(f'not a colour: {text!r}') from None
 
 
+@dataclasses.dataclass(frozen=True)
+class Blend:
+  """A house style mixed from other styles: NAME and its (style reference, weight) parts, with
+  the weights summing to 1."""
+  name: str
+  parts: tuple[tuple[str, float], ...]
+
+
+def _blend(text: str) -> Blend:
+  """NAME=REF:W[,REF:W...]; a REF may hold ':' itself (gs://, builtin:), so W is after the last."""
+  name, _, spec = text.partition('=')
+  parts = []
+  for part in filter(None, spec.split(',')):
+    ref, _, weight = part.rpartition(':')
+    try:
+      value = float(weight)
+    except ValueError:
+      value = float('nan')
+    if not ref or not math.isfinite(value) or value <= 0:
+      raise argparse.ArgumentTypeError(
+          f'expected NAME=REF:W[,REF:W...] with weights > 0, got {text!r} (part {part!r})')
+    parts.append((ref, value))
+  if not name or not parts:
+    raise argparse.ArgumentTypeError(f'expected NAME=REF:W[,REF:W...], got {text!r}')
+  total = sum(weight for _, weight in parts)
+  return Blend(name, tuple((ref, weight / total) for ref, weight in parts))
+
+
 def _strengths(text: str) -> list[float]:
   try:
     values = [float(v) for v in text.split(',')]
@@ -65,6 +94,11 @@ def parser() -> argparse.ArgumentParser:
                            'with a "uri" and an optional "id" column; repeatable')
   inputs.add_argument('--styles', action='append', default=[], metavar='GLOB',
                       help='style pictures; repeatable (the same file twice is one style)')
+  inputs.add_argument('--style-blend', '--style_blend', action='append', type=_blend, default=[],
+                      metavar='NAME=REF:W[,REF:W...]',
+                      help='a style NAME that is the weighted mix of other styles\' bottlenecks '
+                           '(weights normalized; REF: a style picture or builtin:NAME), written '
+                           'under OUTPUT/NAME/ like any style; repeatable')
   inputs.add_argument('--styles-list', '--styles_list', action='append', default=[],
                       metavar='FILE',
                       help='list file of style pictures, as --content-list')
@@ -155,6 +189,7 @@ class JobSettings:
   content_list: tuple[str, ...]
   styles: tuple[str, ...]
   styles_list: tuple[str, ...]
+  blends: tuple[Blend, ...]
   output: str  # absolute when local, so manifests and listings name files alike
   model: str
   model_dir: str | None
@@ -218,8 +253,8 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
   _refuse_unknown(p, beam_args)
   if not (job.content or job.content_list):
     p.error('give the content pictures: --content GLOB or --content-list FILE')
-  if not (job.styles or job.styles_list):
-    p.error('give the styles: --styles GLOB or --styles-list FILE')
+  if not (job.styles or job.styles_list or job.style_blend):
+    p.error('give the styles: --styles GLOB, --styles-list FILE or --style-blend')
   if min(job.num_threads, job.max_pixels, job.max_bytes) < 1 or min(
       job.max_size, job.gallery_rows, job.working_size) < 0:
     p.error('--num-threads, --max-pixels and --max-bytes must be >= 1; --max-size, '
@@ -232,7 +267,8 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
   now = datetime.datetime.now(datetime.timezone.utc)
   settings = JobSettings(
       content=tuple(job.content), content_list=tuple(job.content_list),
-      styles=tuple(job.styles), styles_list=tuple(job.styles_list), output=output,
+      styles=tuple(job.styles), styles_list=tuple(job.styles_list),
+      blends=tuple(job.style_blend), output=output,
       model=job.model, model_dir=job.model_dir, num_threads=job.num_threads,
       rendering=rendering.Rendering(
           frame=job.frame, max_size=job.max_size, box=job.box, box_mode=job.box_mode,

@@ -74,7 +74,7 @@ def plan_pairs(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan, st
 def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None:
   """Adds the job's steps to `p`."""
   styles = p | 'PredictStyles' >> PredictStyles(
-      plan.styles, plan.prediction, job.num_threads, job.max_pixels, job.max_bytes)
+      plan.styles, plan.prediction, job.num_threads, job.max_pixels, job.max_bytes, plan.blends)
   style_map = beam.pvalue.AsDict(styles)
   recorded, planned = plan_pairs(p, job, plan, style_map)
   loaded = planned.todo | 'LoadContent' >> beam.ParDo(

@@ -118,8 +118,9 @@ def _source_cell(row: ManifestRow) -> str:
 
 def _failure_item(failure: tuple) -> str:
   uri, style_id, strength, stage, error_type, message = map(html.escape, failure)
-  return (f'<li><b>{uri}</b> in <b>{style_id}</b>{"" if strength in ("1", "") else " @ " + strength}: '
-          f'{stage}: {error_type}: {message}</li>')
+  at = '' if strength in ('1', '') else f' @ {strength}'
+  return f'<li><b>{uri}</b> in <b>{style_id}</b>{at}: {stage}: {error_type}: {message}</li>'
+
 
 
 def render_page(contents: list, output: str, run_id: str, failures: list = (),

@@ -170,9 +170,8 @@ class PlanPairs(beam.DoFn):
     for uri, fp, _ in sorted(groups['done'], key=lambda done: tuple(done[2])):
       latest[uri] = fp
     refs = {(ref.uri, ref.id, ref.problem): ref for ref in groups['ref']}  # listed twice: once
-    if not refs:
-      return  # outputs of a picture no longer in the catalog: nothing to plan
-    keeper = min(ref.uri for ref in refs.values())
+    # No ref: the outputs of a picture no longer in the catalog, nothing to plan.
+    keeper = min((ref.uri for ref in refs.values()), default=None)
     for listed in refs.values():
       self._contents.inc()
       yield beam.pvalue.TaggedOutput(PLANNED, len(styles) * len(self._strengths))

@@ -25,6 +25,7 @@ from transforms.records import ImageRef
 
 _UNSAFE = re.compile(r'[^\w.-]+')
 _SAFE_ID = re.compile(r'^\w[\w.-]*(/\w[\w.-]*)*$')
+SAFE_NAME = re.compile(r'^\w[\w.-]*$')  # one path part: a style's own name
 _MAX_ID_LENGTH = 200
 
 

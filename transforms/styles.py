@@ -1,5 +1,8 @@
-"""The style branch: each distinct style image, predicted once, as `(style_id, StyleResult)`."""
+"""The style branch: each distinct style image, predicted once, as `(style_id, StyleResult)`;
+blended house styles mixed from those predictions."""
 from __future__ import annotations
+
+import dataclasses
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -10,6 +13,28 @@ from models.registry import ModelFile
 from transforms.models_on_worker import LoadsModel, timed_ms
 from transforms.records import METRICS_NAMESPACE, Failure, ImageRef, StyleResult
 from transforms.storage import read_bytes
+
+BLEND_PREFIX = 'blend:'  # the URI a blended style's ref has: it has no file of its own
+
+
+def is_blend(uri: str) -> bool:
+  return uri.startswith(BLEND_PREFIX)
+
+
+def mix(blend: ImageRef, parts: tuple[tuple[ImageRef, float], ...],
+        predicted: dict[str, StyleResult]) -> tuple[str, StyleResult]:
+  """A blend's bottleneck: its parts' bottlenecks weighted (weights sum to 1). A part that failed
+  fails the blend, with the part's stage and reason."""
+  mixed = 0.0
+  for ref, weight in parts:
+    result = predicted[ref.id]
+    if result.error:
+      error = dataclasses.replace(result.error, style_id=blend.id,
+                                  message=f'blend part {ref.uri}: {result.error.message}')
+      return blend.id, StyleResult(blend, error=error)
+    mixed = mixed + weight * result.bottleneck
+  Metrics.counter(METRICS_NAMESPACE, 'styles_blended').inc()
+  return blend.id, StyleResult(blend, bottleneck=mixed.astype(result.bottleneck.dtype))
 
 
 class PredictStyle(LoadsModel, beam.DoFn):
@@ -55,15 +80,32 @@ class PredictStyle(LoadsModel, beam.DoFn):
 
 
 class PredictStyles(beam.PTransform):
-  """Distinct style refs -> `(style_id, StyleResult)`, ready to be a side input (`AsDict`)."""
+  """Distinct style refs -> `(style_id, StyleResult)`, ready to be a side input (`AsDict`).
+
+  `blends`: blend id -> its (part ref, weight)s. Every part is predicted once, as any style; a
+  part that is not itself one of `refs` serves its blends only (it has no outputs)."""
 
   def __init__(self, refs: list[ImageRef], model: ModelFile, num_threads: int, max_pixels: int,
-               max_bytes: int = imaging.DEFAULT_MAX_BYTES):
+               max_bytes: int = imaging.DEFAULT_MAX_BYTES, blends: dict | None = None):
     super().__init__()
     self._refs = refs
+    self._blends = blends or {}
     self._predict = PredictStyle(model, num_threads, max_pixels, max_bytes)
 
   def expand(self, pbegin):
-    return (pbegin
-            | 'StyleRefs' >> beam.Create(self._refs)
-            | 'Predict' >> beam.ParDo(self._predict))
+    plain = [ref for ref in self._refs if not is_blend(ref.uri)]
+    parts = {ref.uri: ref for members in self._blends.values() for ref, _ in members}
+    only_parts = [ref for uri, ref in parts.items() if uri not in {r.uri for r in plain}]
+    predicted = (pbegin
+                 | 'StyleRefs' >> beam.Create(plain + only_parts)
+                 | 'Predict' >> beam.ParDo(self._predict))
+    if not self._blends:
+      return predicted
+    own = {ref.id for ref in plain}
+    blends = self._blends
+    return ((predicted | 'OwnStyles' >> beam.Filter(lambda item: item[0] in own),
+             pbegin
+             | 'BlendRefs' >> beam.Create([ref for ref in self._refs if is_blend(ref.uri)])
+             | 'Mix' >> beam.Map(lambda ref, predicted: mix(ref, blends[ref.id], predicted),
+                                 predicted=beam.pvalue.AsDict(predicted)))
+            | 'AllStyles' >> beam.Flatten())
