@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+import uuid
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -191,7 +192,9 @@ def _verified_models(spec: str, model_dir: str | None, needs_prediction: bool = 
 
 
 def _check_writable(output: str, run_id: str) -> None:
-  probe = FileSystems.join(manifest_dir(output), f'.write-check-{run_id}')
+  # Unique per launch: two launches with one run id must reach the run-id claim, not trip over
+  # each other's probe.
+  probe = FileSystems.join(manifest_dir(output), f'.write-check-{run_id}-{uuid.uuid4().hex}')
   try:
     storage.write_bytes(probe, b'ok')
     FileSystems.delete([probe])

@@ -15,8 +15,9 @@ from pipeline import options
 
 METADATA = json.loads((ROOT / 'flex_template' / 'metadata.json').read_text())
 PARAMETERS = {p['name']: p for p in METADATA['parameters']}
-# Flags a scheduled job does not take: --model-dir names a folder on the launcher's own disk.
-NOT_TEMPLATED = {'model_dir'}
+# Flags a scheduled job does not take: --model-dir names a folder on the launcher's own disk,
+# and --plan only prints, on a launcher nobody watches.
+NOT_TEMPLATED = {'model_dir', 'plan'}
 # dest -> the flag spelled like it (--overwrite is another spelling of skip_existing=false).
 ACTIONS = {a.dest: a for a in options.parser()._actions
            if f'--{a.dest}' in a.option_strings and a.dest != 'help'}
