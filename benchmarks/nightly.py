@@ -216,7 +216,7 @@ def history(work: pathlib.Path, models: pathlib.Path, pairs: int, after: list[in
       'no_op_after': {str(n): reruns[n - 1] for n in after},
       'ratio_last_over_first': {
           key: round(reruns[max(after) - 1][key] / base[key], 3)
-          for key in ('seconds', 'runner_peak_rss_mib', 'worker_peak_rss_mib')},
+          for key in ('seconds', 'cpu_seconds', 'runner_peak_rss_mib', 'worker_peak_rss_mib')},
       'every_no_op_seconds': [run['seconds'] for run in reruns],
       'manifest_bytes_after': _bytes(pathlib.Path(output) / '_manifest'),
       'state_bytes_after': _bytes(pathlib.Path(output) / '_state'),

@@ -32,8 +32,7 @@ def run(p: beam.Pipeline, job, plan, plan_pairs) -> tuple[object, dict]:
   start = time.monotonic()
   result = p.run()
   result.wait_until_finish()
-  counts = summary.collect(result, time.monotonic() - start, job.run_id,
-                           len(plan.styles) * len(job.strengths))
+  counts = summary.collect(result, time.monotonic() - start, job.run_id)
   seconds = latency_seconds(fetch.local_copy(plan.transfer)[0], job.num_threads)
   render = counts.get(RENDER, 0)
   outcome = {'pictures': counts['contents'], 'pairs': counts['pairs_expected'],

@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from models import fetch, imaging, registry, style_bank
 from models.contract import ModelContractError, StylePredictor, open_transfer
 from pipeline import options, workers
-from transforms import inputs, layout, leftovers, state, storage
+from transforms import incremental, inputs, layout, leftovers, state, storage
 from transforms import styles as styles_branch
 from transforms.manifest import manifest_dir
 from transforms.records import ImageRef
@@ -38,18 +38,28 @@ class Plan:
   snapshot: str | None = None  # the current state's folder; None: none yet (or --overwrite)
   # blend id -> its (part ref, weight)s; the blend itself is among `styles` (a `blend:` URI)
   blends: dict = dataclasses.field(default_factory=dict)
+  # which styles each picture gets; None: every one of `styles`
+  assignment: incremental.Assignment | None = None
 
 
 def prepare(job: options.JobSettings) -> Plan:
   _check_content(job.content, job.content_list)
   styles = _usable_styles(job) if job.styles or job.styles_list else []
   blend_refs, blends = _blended_styles(job.blends, styles)
+  defaults = styles + blend_refs
+  assigned = _assigned_styles(job.content_list, frozenset(blends), defaults)
+  if not defaults and not assigned:
+    raise LaunchError('no styles: give --styles, --styles-list or --style-blend, or a "styles" '
+                      'column in the --content-list')
   parts = [ref for members in blends.values() for ref, _ in members]
   # Built-in styles need no prediction network, unless a strength below 1 asks for the content's
   # own bottleneck.
   needs_prediction = min(job.strengths) < 1.0 or not all(
-      style_bank.is_builtin(ref.uri) for ref in styles + parts)
-  styles = styles + blend_refs
+      style_bank.is_builtin(ref.uri) for ref in styles + parts + assigned)
+  styles = defaults + assigned
+  assignment = incremental.Assignment(
+      tuple(ref.id for ref in defaults), {ref.uri: ref.id for ref in styles}) if job.content_list \
+      else None
   prediction, transfer = _verified_models(job.model, job.model_dir, needs_prediction)
   if not job.plan_only:  # a plan writes nothing
     _check_writable(job.output, job.run_id)
@@ -57,7 +67,7 @@ def prepare(job: options.JobSettings) -> Plan:
   snapshot = state.current_snapshot(job.output) if job.skip_existing else None
   if not job.plan_only:
     _remove_old_state(job.output)
-  return Plan(styles, prediction, transfer, snapshot, blends)
+  return Plan(styles, prediction, transfer, snapshot, blends, assignment)
 
 
 def _match(pattern: str, limit: int | None = None) -> list[storage.Found]:
@@ -123,6 +133,45 @@ def _usable_styles(job: options.JobSettings) -> list[ImageRef]:
     except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
       problems.append(f'  {ref.uri}: {type(e).__name__}: {e}')
   raise LaunchError('no usable style picture:\n' + '\n'.join(problems or ['  (none given)']))
+
+
+def _assigned_styles(list_files, blend_names: frozenset[str], known: list[ImageRef]):
+  """The styles that list rows name (a "styles" column) and `known` lacks, as refs: read once,
+  distinct values only, so each is predicted once like any style. One that cannot be used keeps
+  its problem: the pairs of the rows naming it get dead letters, the job goes on."""
+  seen = {ref.uri for ref in known}
+  taken = {ref.id for ref in known}
+  refs = []
+  for list_file in list_files:
+    try:
+      named = inputs.named_styles(list_file, blend_names)
+    except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
+      raise LaunchError(f'--content-list {list_file!r}: {type(e).__name__}: {e}') from None
+    for uri in sorted(named - seen):
+      seen.add(uri)
+      refs.append(_assigned_style(uri, taken))
+      taken.add(refs[-1].id)
+  return refs
+
+
+def _assigned_style(uri: str, taken: set[str]) -> ImageRef:
+  """A style named in a list row: its id is its file stem (or built-in name), with a hash of its
+  URI where another style has that name."""
+  problem = None
+  if styles_branch.is_blend(uri):
+    problem = f'{uri!r}: no --style-blend has this name'
+  elif style_bank.is_builtin(uri):
+    try:
+      if len(style_bank.names(uri)) != 1:
+        problem = f'{uri!r} names more than one built-in style'
+    except KeyError as e:
+      problem = e.args[0]
+  elif any(c in uri for c in '*?['):
+    problem = f'{uri!r} is a pattern; a list row names single style pictures'
+  name = uri.split(':', 1)[1] if style_bank.is_builtin(uri) else inputs.file_stem(uri)
+  style_id = (name if inputs.SAFE_NAME.match(name) and name not in taken
+              and not layout.is_reserved(name) else f'{name}-{inputs.uri_hash(uri)}')
+  return ImageRef(uri, style_id, problem, version=None if problem else _style_version(uri))
 
 
 def _blended_styles(blends, styles: list[ImageRef]):

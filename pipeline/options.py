@@ -253,8 +253,9 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
   _refuse_unknown(p, beam_args)
   if not (job.content or job.content_list):
     p.error('give the content pictures: --content GLOB or --content-list FILE')
-  if not (job.styles or job.styles_list or job.style_blend):
-    p.error('give the styles: --styles GLOB, --styles-list FILE or --style-blend')
+  if not (job.styles or job.styles_list or job.style_blend or job.content_list):
+    p.error('give the styles: --styles GLOB, --styles-list FILE, --style-blend, or a "styles" '
+            'column in a --content-list')
   if min(job.num_threads, job.max_pixels, job.max_bytes) < 1 or min(
       job.max_size, job.gallery_rows, job.working_size) < 0:
     p.error('--num-threads, --max-pixels and --max-bytes must be >= 1; --max-size, '

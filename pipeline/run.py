@@ -52,7 +52,7 @@ class RunOutcome:
 def plan_pairs(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan, style_map):
   """(done records, PlanPairs' tagged outputs): the content joined with what is done."""
   refs = (p
-          | 'ContentRefs' >> ContentRefs(job.content, job.content_list)
+          | 'ContentRefs' >> ContentRefs(job.content, job.content_list, frozenset(plan.blends))
           | 'ByOutputName' >> beam.Map(lambda ref: (content_key(ref.id, ref.uri), ref)))
   recorded = (p | 'DonePairs' >> DonePairs(job.output, [ref.id for ref in plan.styles],
                                            plan.snapshot, tidy=not job.plan_only)
@@ -65,7 +65,8 @@ def plan_pairs(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan, st
       | 'JoinDone' >> beam.CoGroupByKey()
       | 'PlanPairs' >> beam.ParDo(
           PlanPairs(job.output, job.rendering, job.strengths,
-                    (plan.prediction.sha256 if plan.prediction else '', plan.transfer.sha256)),
+                    (plan.prediction.sha256 if plan.prediction else '', plan.transfer.sha256),
+                    plan.assignment),
           style_map
       ).with_outputs(SKIPPED, FAILED, PLANNED, main='todo'))
   return recorded, planned
@@ -120,8 +121,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   if _only_described(p.options):
     print('The job was described, not run (--dry_run or --template_location).')
     return RunOutcome(result, {})
-  outcome = summary.collect(result, time.monotonic() - start, job.run_id,
-                            len(plan.styles) * len(job.strengths))
+  outcome = summary.collect(result, time.monotonic() - start, job.run_id)
   # The job wrote its own summary as its last step; the launcher adds the metrics' timings.
   summary_uri = FileSystems.join(manifest_dir(job.output), f'summary-{job.run_id}.json')
   try:

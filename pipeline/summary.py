@@ -5,8 +5,8 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from transforms.records import METRICS_NAMESPACE
 
-COUNTERS = ('contents', 'styles_predicted', 'styles_from_bank', 'styles_failed', 'images_read',
-            'images_failed',
+COUNTERS = ('contents', 'pairs_planned', 'styles_predicted', 'styles_from_bank', 'styles_failed',
+            'images_read', 'images_failed',
             'pairs_stylized', 'pairs_written', 'pairs_skipped', 'pairs_failed',
             'content_bottlenecks', 'interpreter_loads', 'io_retries',
             'manifest_lines_unreadable', 'manifest_files_unreadable',
@@ -17,18 +17,17 @@ def _value(result):
   return result.committed if result.committed is not None else result.attempted
 
 
-def collect(result, seconds: float, run_id: str, outputs_per_content: int) -> dict:
+def collect(result, seconds: float, run_id: str) -> dict:
   """The launcher's summary of a finished run, from the job's Beam metrics (with timings).
 
-  `pairs_expected` is contents x outputs per content (styles x strengths); `accounted` says every
-  pair ended written, skipped or failed."""
+  `pairs_expected` is the pairs planned: each picture's assigned styles x strengths; `accounted`
+  says every pair ended written, skipped or failed."""
   metrics = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
   counts = dict.fromkeys(COUNTERS, 0)
   for counter in metrics['counters']:
     counts[counter.key.metric.name] = counts.get(counter.key.metric.name, 0) + _value(counter)
-  summary = {'run_id': run_id, 'seconds': round(seconds, 2),
-             'outputs_per_content': outputs_per_content, **counts}
-  summary['pairs_expected'] = counts['contents'] * outputs_per_content
+  summary = {'run_id': run_id, 'seconds': round(seconds, 2), **counts}
+  summary['pairs_expected'] = counts['pairs_planned']
   summary['accounted'] = summary['pairs_expected'] == (
       counts['pairs_written'] + counts['pairs_skipped'] + counts['pairs_failed'])
   for dist in metrics['distributions']:

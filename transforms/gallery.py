@@ -91,8 +91,8 @@ def _write_source_thumbnail(rows: list[ManifestRow], output: str) -> None:
 
 
 def _column(row: ManifestRow) -> str:
-  strength = row.strength
-  return row.style_id if strength in (None, 1.0) else f'{row.style_id} @ {strength:g}'
+  strength, style = row.strength, row.style_id or '(no style)'
+  return style if strength in (None, 1.0) else f'{style} @ {strength:g}'
 
 
 def _cell(row: ManifestRow, output: str) -> str:

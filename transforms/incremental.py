@@ -150,18 +150,37 @@ class DonePairs(beam.PTransform):
     return (checked, split[1]) | 'AllDone' >> beam.Flatten()
 
 
+@dataclasses.dataclass(frozen=True)
+class Assignment:
+  """Which styles a picture gets: those its list row names, else the defaults (--styles)."""
+  defaults: tuple[str, ...]  # style ids
+  by_ref: dict[str, str]  # style reference (URI, builtin:NAME, blend:NAME) -> style id
+
+  def of(self, ref: ImageRef) -> tuple[list[str], list[str]]:
+    """(the picture's style ids, sorted; the references that name no style of this run)."""
+    if ref.styles is None:
+      return sorted(self.defaults), []
+    ids = sorted({self.by_ref[s] for s in ref.styles if s in self.by_ref})
+    return ids, [s for s in ref.styles if s not in self.by_ref]
+
+
 class PlanPairs(beam.DoFn):
   """(content key, {'ref': refs, 'done': done outputs}) + styles -> ContentToDo, skipped rows, or
-  dead letters for pictures whose id another picture already has (the smallest URI keeps it)."""
+  dead letters for pictures whose id another picture already has (the smallest URI keeps it).
+
+  Only assigned pairs exist: a picture's pairs are its styles (`assignment`; None: every style
+  of the side input) times the strengths, and each picture's count of them goes to PLANNED."""
 
   def __init__(self, output: str, render: Rendering, strengths: tuple[float, ...],
-               models_sha256: tuple[str, str]):
+               models_sha256: tuple[str, str], assignment: Assignment | None = None):
     super().__init__()
     self._output = output
     self._render = render
     self._strengths = strengths
     self._prediction_sha256, self._transfer_sha256 = models_sha256
+    self._assignment = assignment
     self._contents = Metrics.counter(METRICS_NAMESPACE, 'contents')
+    self._planned = Metrics.counter(METRICS_NAMESPACE, 'pairs_planned')
     self._skipped = Metrics.counter(METRICS_NAMESPACE, 'pairs_skipped')
 
   def process(self, grouped, styles: dict[str, StyleResult]):
@@ -169,20 +188,29 @@ class PlanPairs(beam.DoFn):
     latest = {}  # output_uri -> fingerprint of the latest run that recorded it
     for uri, fp, _ in sorted(groups['done'], key=lambda done: tuple(done[2])):
       latest[uri] = fp
-    refs = {(ref.uri, ref.id, ref.problem): ref for ref in groups['ref']}  # listed twice: once
+    rows = {}  # a picture listed twice is one picture, with the styles of all its rows
+    for ref in groups['ref']:
+      rows.setdefault((ref.uri, ref.id, ref.problem), []).append(ref)
     # No ref: the outputs of a picture no longer in the catalog, nothing to plan.
-    keeper = min((ref.uri for ref in refs.values()), default=None)
-    for listed in refs.values():
+    keeper = min((uri for uri, _, _ in rows), default=None)
+    for same in rows.values():
+      listed = same[0]
       self._contents.inc()
-      yield beam.pvalue.TaggedOutput(PLANNED, len(styles) * len(self._strengths))
+      assigned = [self.assigned(ref, styles) for ref in same]
+      style_ids = sorted({style_id for ids, _ in assigned for style_id in ids})
+      unknown = list(dict.fromkeys(name for _, names in assigned for name in names))
+      planned = (len(style_ids) + len(unknown) or 1) * len(self._strengths)
+      self._planned.inc(planned)
+      yield beam.pvalue.TaggedOutput(PLANNED, planned)
+      yield from self._unassigned(listed, style_ids, unknown)
       ref = listed
       if ref.uri != keeper:
-        yield from self._duplicate(ref, keeper, styles)
+        yield from self._duplicate(ref, keeper, style_ids)
         continue
       if ref.version is None and ref.problem is None:
         ref = dataclasses.replace(ref, version=_version_or_none(ref.uri))
       todo = {}
-      for style_id, strength, out, fp in self.pairs(ref, styles):
+      for style_id, strength, out, fp in self.pairs(ref, styles, style_ids):
         if out and latest.get(out) == fp:
           self._skipped.inc()
           yield beam.pvalue.TaggedOutput(SKIPPED, ManifestRow(
@@ -194,9 +222,16 @@ class PlanPairs(beam.DoFn):
       if todo:
         yield ContentToDo(ref, todo)
 
-  def pairs(self, ref: ImageRef, styles: dict[str, StyleResult]):
+  def assigned(self, ref: ImageRef, styles: dict[str, StyleResult]):
+    """(the picture's style ids, the references of its row that name no style of this run)."""
+    if self._assignment is None:
+      return sorted(styles), []
+    return self._assignment.of(ref)
+
+  def pairs(self, ref: ImageRef, styles: dict[str, StyleResult], style_ids=None):
     """(style id, strength, output URI or None, fingerprint) of each pair of one picture."""
-    for style_id, strength in itertools.product(sorted(styles), self._strengths):
+    style_ids = self.assigned(ref, styles)[0] if style_ids is None else style_ids
+    for style_id, strength in itertools.product(style_ids, self._strengths):
       style = styles[style_id].ref
       # The prediction network makes a pair's bottleneck unless it comes from the style bank.
       predicted = strength < 1.0 or not style_bank.is_builtin(style.uri)
@@ -205,12 +240,27 @@ class PlanPairs(beam.DoFn):
                                   strength)
       yield style_id, strength, out, fingerprint(ref, style, strength, models, self._render)
 
-  def _duplicate(self, ref: ImageRef, keeper: str, styles: dict[str, StyleResult]):
+  def _unassigned(self, ref: ImageRef, style_ids: list[str], unknown: list[str]):
+    """Dead letters for a row's style references that name no style of this run, or for a row
+    with no styles at all (no styles column value and no --styles)."""
+    if not style_ids and not unknown:
+      unknown = [None]
+    for name in unknown:
+      error = UnknownStyle(f'style {name!r} is not one of this run\'s styles' if name else
+                           'this row names no styles and the job has no --styles')
+      for strength in self._strengths:
+        yield beam.pvalue.TaggedOutput(FAILED, Failure.of(error, 'plan', ref, name, strength))
+
+  def _duplicate(self, ref: ImageRef, keeper: str, style_ids: list[str]):
     error = DuplicateId(f'id {ref.id!r} is also given to {keeper}, which keeps it; give this '
                         'picture another id')
-    for style_id, strength in itertools.product(sorted(styles), self._strengths):
+    for style_id, strength in itertools.product(style_ids, self._strengths):
       yield beam.pvalue.TaggedOutput(
           FAILED, Failure.of(error, 'plan', ref, style_id, strength))
+
+
+class UnknownStyle(ValueError):
+  """A list row names a style the run does not have (the list changed after the launch read it)."""
 
 
 class DuplicateId(ValueError):

@@ -16,12 +16,13 @@ import re
 import typing
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from models import style_bank
 from transforms import storage
-from transforms.records import ImageRef
+from transforms.records import BLEND_PREFIX, ImageRef
 
 _UNSAFE = re.compile(r'[^\w.-]+')
 _SAFE_ID = re.compile(r'^\w[\w.-]*(/\w[\w.-]*)*$')
@@ -40,17 +41,18 @@ def uri_hash(uri: str) -> str:
 
 
 def content_ref(uri: str, given_id: str | None = None, version: str | None = None,
-                problem: str | None = None) -> ImageRef:
+                problem: str | None = None, styles: tuple[str, ...] | None = None) -> ImageRef:
   """The ref of a content picture; a bad `given_id` (or row) is recorded, to fail that picture
-  alone."""
+  alone. `styles`: the style references its row assigns (None: the job's --styles)."""
   if problem:
-    return ImageRef(uri, None, problem)
+    return ImageRef(uri, None, problem, styles=styles)
   if given_id is None or given_id == '':
-    return ImageRef(uri, f'{file_stem(uri)}-{uri_hash(uri)}', version=version)
+    return ImageRef(uri, f'{file_stem(uri)}-{uri_hash(uri)}', version=version, styles=styles)
   if len(given_id) > _MAX_ID_LENGTH or not _SAFE_ID.match(given_id):
     return ImageRef(uri, None, f'id {given_id!r} is not a safe relative name (letters, digits, '
-                               f'"_", "-", "." and "/" between parts; no "..", no leading "/")')
-  return ImageRef(uri, given_id, version=version)
+                               f'"_", "-", "." and "/" between parts; no "..", no leading "/")',
+                    styles=styles)
+  return ImageRef(uri, given_id, version=version, styles=styles)
 
 
 def style_refs(uris_and_ids: list[tuple[str, str | None]]) -> list[ImageRef]:
@@ -73,52 +75,111 @@ class ListRow(typing.NamedTuple):
   id: str | None
   problem: str | None = None
   version: str | None = None
+  styles: tuple[str, ...] | None = None  # the row's own style references; None: --styles
 
 
-def read_list_file(list_uri: str):
-  """Yields a `ListRow` (uri, id, problem, version; None where absent) for each row of a list file.
+COLUMNS = ('uri', 'id', 'version', 'styles')  # what a list file's rows may hold
+STYLE_SEPARATOR = ';'
 
-  `.csv`: a header with a `uri` column and optional `id` and `version` columns; `.jsonl`/`.json`:
-  one object per line with the same keys; anything else: one URI per line (blank lines and `#`
+
+def read_list_file(list_uri: str, blend_names: frozenset[str] = frozenset()):
+  """Yields a `ListRow` for each row of a list file.
+
+  `.csv`: a header with a `uri` column and optional `id`, `version` and `styles` columns;
+  `.jsonl`/`.json`: one object per line with the same keys; `.parquet`: a table with the same
+  columns (what a warehouse export is); anything else: one URI per line (blank lines and `#`
   comments skipped). A `version` (the catalog's own: an updated-at time, an etag, a hash) stands
   for the file's state, so a re-run needs no request to see whether the picture changed.
+  `styles`: the row's style references separated by ";" (style pictures, `builtin:NAME`, or the
+  name of a --style-blend, one of `blend_names`); empty or absent: the job's --styles.
   Relative paths are taken relative to the list file's folder. A row that cannot be read is
   yielded with its problem (it becomes one dead letter), never raised: the other rows go on.
-  A CSV file without a `uri` column raises ValueError.
+  A CSV or Parquet file without a `uri` column raises ValueError.
   """
   folder = list_uri.rstrip('/').rsplit('/', 1)[0] if '/' in list_uri else '.'
   storage.check_regular_file(list_uri)  # a FIFO would be waited on forever
   with FileSystems.open(list_uri, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-    text = io.TextIOWrapper(raw, encoding='utf-8-sig', errors='replace')
     lower = list_uri.lower()
-    if lower.endswith('.csv'):
-      reader = csv.DictReader(text)
-      if 'uri' not in (reader.fieldnames or []):
-        raise ValueError(f'{list_uri}: a CSV list needs a "uri" column, found {reader.fieldnames}')
-      rows = ((row.get('uri'), row.get('id'), row.get('version')) for row in reader)
-    elif lower.endswith(('.jsonl', '.json')):
-      rows = map(_json_row, filter(str.strip, text))
+    if lower.endswith('.parquet'):
+      rows = _parquet_rows(raw, list_uri)
     else:
-      rows = ((line.strip(), None, None) for line in text
-              if line.strip() and not line.lstrip().startswith('#'))
-    for number, (uri, given_id, version) in enumerate(rows, 1):
+      text = io.TextIOWrapper(raw, encoding='utf-8-sig', errors='replace')
+      if lower.endswith('.csv'):
+        reader = csv.DictReader(text)
+        if 'uri' not in (reader.fieldnames or []):
+          raise ValueError(f'{list_uri}: a CSV list needs a "uri" column, found '
+                           f'{reader.fieldnames}')
+        rows = ([row.get(column) for column in COLUMNS] for row in reader)
+      elif lower.endswith(('.jsonl', '.json')):
+        rows = map(_json_row, filter(str.strip, text))
+      else:
+        rows = ((line.strip(), None, None, None) for line in text
+                if line.strip() and not line.lstrip().startswith('#'))
+    for number, (uri, given_id, version, styles) in enumerate(rows, 1):
+      assigned = _style_refs(folder, styles, blend_names)
       if not isinstance(uri, str) or '\ufffd' in uri:
         yield ListRow(f'{list_uri}#row{number}', None,
-                      f'row {number} has no usable "uri": {uri!r:.100}')
+                      f'row {number} has no usable "uri": {uri!r:.100}', styles=assigned)
       elif uri.strip():
         given = str(given_id).strip() if given_id not in (None, '') else None
         listed = f'listed:{str(version).strip()}' if version not in (None, '') else None
-        yield ListRow(_relative_to(folder, uri.strip()), given, None, listed)
+        yield ListRow(_relative_to(folder, uri.strip()), given, None, listed, assigned)
+
+
+def named_styles(list_uri: str, blend_names: frozenset[str] = frozenset()) -> set[str]:
+  """The distinct style references a list file's rows name: one pass over its "styles" column,
+  none where it has no such column (a CSV header or a Parquet schema says so)."""
+  lower = list_uri.lower()
+  with FileSystems.open(list_uri, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+    if lower.endswith('.parquet'):
+      columns = pq.ParquetFile(raw).schema_arrow.names
+    elif lower.endswith('.csv'):
+      columns = next(csv.reader(io.TextIOWrapper(raw, encoding='utf-8-sig', errors='replace')),
+                     [])
+    else:
+      columns = COLUMNS if lower.endswith(('.jsonl', '.json')) else ()
+  if 'styles' not in columns:
+    return set()
+  return {style for row in read_list_file(list_uri, blend_names) for style in row.styles or ()}
+
+
+def _parquet_rows(raw, list_uri: str):
+  """Rows of a Parquet list file, one record batch in memory at a time."""
+  table = pq.ParquetFile(raw)
+  names = table.schema_arrow.names
+  if 'uri' not in names:
+    raise ValueError(f'{list_uri}: a Parquet list needs a "uri" column, found {names}')
+  present = [column for column in COLUMNS if column in names]
+  for batch in table.iter_batches(columns=present):
+    values = batch.to_pydict()
+    for i in range(batch.num_rows):
+      yield [values[column][i] if column in values else None for column in COLUMNS]
+
+
+def _style_refs(folder: str, styles, blend_names: frozenset[str]) -> tuple[str, ...] | None:
+  """A row's `styles` cell as style references: blend names as `blend:NAME`, the rest as
+  `--styles` takes them, relative paths relative to the list file."""
+  if styles is None or not str(styles).strip():
+    return None
+  refs = []
+  for part in map(str.strip, str(styles).split(STYLE_SEPARATOR)):
+    if part and part in blend_names:
+      refs.append(BLEND_PREFIX + part)
+    elif part and not part.startswith(BLEND_PREFIX):
+      refs.append(_relative_to(folder, part))
+    elif part:
+      refs.append(part)
+  return tuple(dict.fromkeys(refs)) or None
 
 
 def _json_row(line: str):
   try:
     row = json.loads(line)
   except ValueError:
-    return None, None, None
+    return None, None, None, None
   if not isinstance(row, dict):
-    return None, None, None
-  return row.get('uri'), row.get('id'), row.get('version')
+    return None, None, None, None
+  return [row.get(column) for column in COLUMNS]
 
 
 def _relative_to(folder: str, uri: str) -> str:
@@ -138,10 +199,12 @@ class ContentRefs(beam.PTransform):
   looked up after the fan-out.
   """
 
-  def __init__(self, patterns: list[str], list_files: list[str]):
+  def __init__(self, patterns: list[str], list_files: list[str],
+               blend_names: frozenset[str] = frozenset()):
     super().__init__()
     self._patterns = patterns
     self._list_files = list_files
+    self._blend_names = blend_names
 
   def expand(self, pbegin):
     matched = (
@@ -155,7 +218,7 @@ class ContentRefs(beam.PTransform):
     listed = (
         pbegin
         | 'ListFiles' >> beam.Create(self._list_files)
-        | 'ReadListFile' >> beam.FlatMap(read_list_file)
+        | 'ReadListFile' >> beam.FlatMap(read_list_file, self._blend_names)
         | 'RefOfRow' >> beam.Map(
-            lambda row: content_ref(row.uri, row.id, row.version, problem=row.problem)))
+            lambda row: content_ref(row.uri, row.id, row.version, row.problem, row.styles)))
     return (matched, listed) | 'All' >> beam.Flatten()

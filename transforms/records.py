@@ -12,6 +12,7 @@ SKIPPED = 'skipped'  # the tag of pairs a re-run finds already done
 PLANNED = 'planned'  # the tag of each content's count of pairs, for the run's accounting
 WRITTEN = 'written'
 METRICS_NAMESPACE = 'batch_stylize'
+BLEND_PREFIX = 'blend:'  # the URI a blended style's ref has: it has no file of its own
 
 
 def content_key(content_id: str | None, content_uri: str) -> bytes:
@@ -30,6 +31,7 @@ class ImageRef:
   id: str | None
   problem: str | None = None  # why the id is unusable, found when the row was read
   version: str | None = None  # size@mtime where known: changes when the file changes
+  styles: tuple[str, ...] | None = None  # a content's own style references; None: --styles
 
 
 @dataclasses.dataclass(frozen=True)

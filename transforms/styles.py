@@ -11,10 +11,8 @@ from models import imaging, style_bank
 from models.contract import StylePredictor
 from models.registry import ModelFile
 from transforms.models_on_worker import LoadsModel, timed_ms
-from transforms.records import METRICS_NAMESPACE, Failure, ImageRef, StyleResult
+from transforms.records import BLEND_PREFIX, METRICS_NAMESPACE, Failure, ImageRef, StyleResult
 from transforms.storage import read_bytes
-
-BLEND_PREFIX = 'blend:'  # the URI a blended style's ref has: it has no file of its own
 
 
 def is_blend(uri: str) -> bool:

@@ -16,8 +16,9 @@ from conftest import fn_api_pipeline, gradient_picture
 
 from models.rendering import Rendering
 from transforms import inputs
-from transforms.incremental import DonePairs, PlanPairs, fingerprint, for_planning
+from transforms.incremental import Assignment, DonePairs, PlanPairs, fingerprint, for_planning
 from transforms.records import (
+  FAILED,
   PLANNED,
   SKIPPED,
   WRITTEN,
@@ -202,3 +203,51 @@ def test_a_listed_version_is_taken_without_a_request(tmp_path):
   (todo,), _ = plan(tmp_path, [ref])
   assert todo.ref.version == 'listed:2026-11-30'
   assert todo.fingerprints[('warm', 1.0)] == expected_fp(ref)
+
+
+def _planned(step, refs, style_map):
+  step.setup()
+  return list(step.process(('key', {'ref': list(refs), 'done': []}), style_map))
+
+
+def test_a_picture_gets_only_the_styles_its_row_assigns_and_counts_only_those(tmp_path):
+  cool = ImageRef('/styles/cool.jpg', 'cool', version='300@3.0')
+  assignment = Assignment(('warm',), {STYLE.uri: 'warm', cool.uri: 'cool'})
+  step = PlanPairs(str(tmp_path), DEFAULT, (0.5, 1.0), MODELS, assignment)
+  own = dataclasses.replace(CONTENT, styles=(cool.uri,))
+  outputs = _planned(step, [own], styles(STYLE, cool))
+  (todo,) = [o for o in outputs if isinstance(o, ContentToDo)]
+  assert set(todo.fingerprints) == {('cool', 0.5), ('cool', 1.0)}
+  assert [o.value for o in outputs if getattr(o, 'tag', None) == PLANNED] == [2]
+  # No styles of its own: the defaults.
+  outputs = _planned(step, [CONTENT], styles(STYLE, cool))
+  (todo,) = [o for o in outputs if isinstance(o, ContentToDo)]
+  assert set(todo.fingerprints) == {('warm', 0.5), ('warm', 1.0)}
+
+
+def test_a_picture_listed_twice_gets_the_styles_of_both_rows_once(tmp_path):
+  cool = ImageRef('/styles/cool.jpg', 'cool', version='300@3.0')
+  assignment = Assignment(('warm',), {STYLE.uri: 'warm', cool.uri: 'cool'})
+  step = PlanPairs(str(tmp_path), DEFAULT, (1.0,), MODELS, assignment)
+  rows = [dataclasses.replace(CONTENT, styles=(cool.uri,)),
+          dataclasses.replace(CONTENT, styles=(cool.uri, STYLE.uri))]
+  outputs = _planned(step, rows, styles(STYLE, cool))
+  (todo,) = [o for o in outputs if isinstance(o, ContentToDo)]
+  assert set(todo.fingerprints) == {('cool', 1.0), ('warm', 1.0)}
+  assert [o.value for o in outputs if getattr(o, 'tag', None) == PLANNED] == [2]
+
+
+def test_a_style_the_run_lacks_and_a_row_without_styles_are_dead_letters(tmp_path):
+  assignment = Assignment((), {STYLE.uri: 'warm'})
+  step = PlanPairs(str(tmp_path), DEFAULT, (1.0,), MODELS, assignment)
+  own = dataclasses.replace(CONTENT, styles=(STYLE.uri, '/styles/gone.jpg'))
+  outputs = _planned(step, [own], styles(STYLE))
+  (failure,) = [o.value for o in outputs if getattr(o, 'tag', None) == FAILED]
+  assert (failure.style_id, failure.stage, failure.error_type) == (
+      '/styles/gone.jpg', 'plan', 'UnknownStyle')
+  assert [o.value for o in outputs if getattr(o, 'tag', None) == PLANNED] == [2]
+  outputs = _planned(step, [CONTENT], styles(STYLE))  # no styles column, no --styles
+  (failure,) = [o.value for o in outputs if getattr(o, 'tag', None) == FAILED]
+  assert failure.style_id is None and 'names no styles' in failure.message
+  assert [o.value for o in outputs if getattr(o, 'tag', None) == PLANNED] == [1]
+  assert not [o for o in outputs if isinstance(o, ContentToDo)]

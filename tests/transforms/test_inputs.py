@@ -51,7 +51,7 @@ def test_list_file_formats(tmp_path, name, text):
   path = tmp_path / name
   path.write_text(text)
   rows = list(inputs.read_list_file(str(path)))
-  assert rows[0] == (str(tmp_path / 'x' / 'one.jpg'), None, None, None)
+  assert rows[0] == (str(tmp_path / 'x' / 'one.jpg'), None, None, None, None)
   assert rows[1][0] == '/abs/two.jpg'
   assert rows[1][1] in (None, 'sku-2') and rows[1][2] is None
 
@@ -64,7 +64,7 @@ def test_bad_rows_cost_only_themselves(tmp_path):
   assert len(rows) == 7
   assert [r[2] is None for r in rows] == [True, False, False, False, False, True, True]
   assert rows[5][0] == 'builtin:starry_night'  # not taken as a path beside the list
-  assert rows[6] == (str(tmp_path / 'c.jpg'), 'sku', None, None)
+  assert rows[6] == (str(tmp_path / 'c.jpg'), 'sku', None, None, None)
   assert 'row 2 has no usable "uri"' in rows[1][2]
 
 
@@ -107,3 +107,61 @@ def test_content_refs_transform_matches_globs_and_lists(tmp_path):
     refs = p | inputs.ContentRefs([str(tmp_path / '*.*g')], [str(listing)])
     assert_that(refs | beam.Map(lambda r: (r.uri.rsplit('/', 1)[1], r.id.split('-')[0])),
                 equal_to([('a.jpg', 'a'), ('b.png', 'b'), ('a.jpg', 'first')]))
+
+
+def _parquet(path, columns: dict) -> str:
+  import pyarrow as pa
+  import pyarrow.parquet as pq
+  pq.write_table(pa.table(columns), path, row_group_size=2)  # several batches
+  return str(path)
+
+
+def test_a_parquet_list_reads_like_a_csv_one(tmp_path):
+  """What a warehouse export is: the same columns, read a record batch at a time."""
+  parquet = _parquet(tmp_path / 'list.parquet', {
+      'uri': ['x/one.jpg', '/abs/two.jpg', None, 'c.jpg', 'd.jpg'],
+      'id': ['sku-1', None, 'sku-3', '', 'sku-5'],
+      'version': ['v1', None, None, '7', None],
+      'extra': [1, 2, 3, 4, 5]})
+  (tmp_path / 'list.csv').write_text(
+      'uri,id,version,extra\nx/one.jpg,sku-1,v1,1\n/abs/two.jpg,,,2\n,sku-3,,3\nc.jpg,,7,4\n'
+      'd.jpg,sku-5,,5\n')
+  rows = list(inputs.read_list_file(parquet))
+  assert rows[0] == (str(tmp_path / 'x' / 'one.jpg'), 'sku-1', None, 'listed:v1', None)
+  assert rows[1] == ('/abs/two.jpg', None, None, None, None)
+  assert rows[2].problem == 'row 3 has no usable "uri": None'
+  assert [r.uri for r in rows[3:]] == [str(tmp_path / 'c.jpg'), str(tmp_path / 'd.jpg')]
+  csv_rows = list(inputs.read_list_file(str(tmp_path / 'list.csv')))
+  assert [r for r in rows if not r.problem] == [r for r in csv_rows if not r.problem]
+
+
+def test_a_parquet_list_without_a_uri_column_is_refused(tmp_path):
+  with pytest.raises(ValueError, match='needs a "uri" column'):
+    list(inputs.read_list_file(_parquet(tmp_path / 'list.parquet', {'path': ['a.jpg']})))
+
+
+@pytest.mark.parametrize('name', ['list.csv', 'list.jsonl', 'list.parquet'])
+def test_a_styles_column_assigns_a_rows_own_styles(tmp_path, name):
+  cells = ['s/warm.png; builtin:great_wave;house', '', None, ' gs://b/cool.jpg ;s/warm.png;']
+  uris = ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg']
+  path = tmp_path / name
+  if name.endswith('.parquet'):
+    _parquet(path, {'uri': uris, 'styles': cells})
+  elif name.endswith('.csv'):
+    path.write_text('uri,styles\n' + ''.join(f'{u},"{c or ""}"\n' for u, c in zip(uris, cells)))
+  else:
+    import json
+    path.write_text(''.join(json.dumps({'uri': u, **({'styles': c} if c is not None else {})})
+                            + '\n' for u, c in zip(uris, cells)))
+  rows = list(inputs.read_list_file(str(path), frozenset({'house'})))
+  warm = str(tmp_path / 's' / 'warm.png')
+  assert [r.styles for r in rows] == [
+      (warm, 'builtin:great_wave', 'blend:house'), None, None, ('gs://b/cool.jpg', warm)]
+  assert inputs.named_styles(str(path), frozenset({'house'})) == {
+      warm, 'builtin:great_wave', 'blend:house', 'gs://b/cool.jpg'}
+
+
+def test_a_list_without_a_styles_column_is_not_read_for_styles(tmp_path):
+  path = tmp_path / 'list.csv'
+  path.write_text('uri,id\na.jpg,1\n' + 'not,"a well formed\n' * 3)
+  assert inputs.named_styles(str(path)) == set()
