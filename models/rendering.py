@@ -1,7 +1,8 @@
 """Delivering a stylized picture: its size, colours, transparency and encoding.
 
-Sizes: the source's own, its long side capped (`max_size`), or an exact `box` the picture is
-fitted into (whole frame) or fills (centre-cropped to exactly the box). Colours: outputs are sRGB
+Sizes: the source's own, its long side capped (`max_size`), an exact `box` the picture is
+fitted into (whole frame) or fills (centre-cropped to exactly the box), or a set of widths
+(`sizes`: responsive variants, each made from the widest by downscaling). Colours: outputs are sRGB
 and tagged so; `preserve_colour` keeps the content's colours and takes only the style's texture
 (the stylized luminance with the source's chroma). Transparency: the source's alpha is put back
 for PNG and WebP; a JPEG is flattened onto `background`. Metadata: no source EXIF (camera, GPS,
@@ -21,6 +22,7 @@ MIME_TYPES = {'jpeg': 'image/jpeg', 'png': 'image/png', 'webp': 'image/webp',
               'avif': 'image/avif'}
 WITH_ALPHA = ('png', 'webp', 'avif')  # formats that keep the source's transparency
 BOX_MODES = ('fit', 'fill')
+_ADDED_FIELDS = {'sizes': ()}  # field -> its default (see `Rendering.recipe`)
 _SRGB_BYTES = imaging.SRGB_BYTES
 
 
@@ -38,10 +40,18 @@ class Rendering:
   preserve_colour: bool = False
   working_size: int = 0  # >0: the network paints at this long side (tiles or a dynamic model)
   keep_metadata: bool = False  # copy the source's EXIF (GPS included) to the output
+  sizes: tuple[int, ...] = ()  # widths: one file each, from one inference (ascending)
 
   @property
   def extension(self) -> str:
     return FORMATS[self.fmt]
+
+  def recipe(self) -> list:
+    """What a fingerprint covers: every field, except those added since catalogs were first
+    rendered while they keep their default, so upgrading the job re-renders nothing."""
+    fields = dataclasses.asdict(self)
+    return sorted((name, value) for name, value in fields.items()
+                  if not (name in _ADDED_FIELDS and value == _ADDED_FIELDS[name]))
 
   def min_decode_side(self) -> int | None:
     """How small a JPEG may be decoded (see `imaging.decode`); None: at full size.
@@ -53,6 +63,8 @@ class Rendering:
     network_side = max(self.working_size, imaging.CONTENT_SIZE)
     if not self.preserve_colour:
       return network_side
+    if self.sizes:
+      return None  # a tall picture's long side is not known from its widths
     wanted = max(self.box) if self.box else self.max_size
     return max(wanted, network_side) if wanted else None
 
@@ -72,8 +84,23 @@ def output_size(full_size: tuple[int, int], r: Rendering
       left, top = (size[0] - box_w) // 2, (size[1] - box_h) // 2
       return size, (left, top, left + box_w, top + box_h)
     return size, None
+  if r.sizes:  # the widest variant; the others are made from it
+    widest = max(r.sizes)
+    return (widest, max(1, round(height * widest / width))), None
   long_side = max(width, height) if not r.max_size else min(max(width, height), r.max_size)
   return imaging.scaled((width, height), long_side), None
+
+
+def variants(picture: Image.Image, r: Rendering):
+  """(width or None, picture) for each file of a pair: the picture itself, or one downscaled
+  copy per width of `r.sizes`, the widest being the picture as it is."""
+  if not r.sizes:
+    yield None, picture
+    return
+  for width in r.sizes:
+    height = max(1, round(picture.height * width / picture.width))
+    yield width, (picture if width == picture.width
+                  else picture.resize((width, height), imaging.RESAMPLE))
 
 
 def finish(picture: Image.Image, r: Rendering, crop=None, source: Image.Image | None = None,

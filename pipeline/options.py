@@ -32,6 +32,17 @@ def _box(text: str) -> tuple[int, int]:
   return width, height
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+  try:
+    widths = sorted({int(v) for v in text.split(',')})
+  except ValueError:
+    raise argparse.ArgumentTypeError(f'expected widths such as 480,960,1600, got {text!r}') \
+        from None
+  if widths[0] < 1:
+    raise argparse.ArgumentTypeError(f'widths must be >= 1, got {text!r}')
+  return tuple(widths)
+
+
 def _colour(text: str) -> tuple[int, int, int]:
   try:
     return ImageColor.getrgb(text)[:3]
@@ -126,6 +137,9 @@ def parser() -> argparse.ArgumentParser:
                         'source\'s own size (default: %(default)s)')
   out.add_argument('--box', type=_box, default=None, metavar='WxH',
                    help='deliver at an exact box instead of --max-size (see --box-mode)')
+  out.add_argument('--sizes', type=_sizes, default=(), metavar='W[,W...]',
+                   help='write each pair at each of these widths, from one inference: '
+                        'CONTENT_ID.w480.jpg and so on (instead of --max-size)')
   out.add_argument('--box-mode', '--box_mode', choices=rendering.BOX_MODES, default='fit',
                    help='fit: the whole picture inside the box; fill: cover the box, centre-'
                         'cropped to exactly WxH (default: %(default)s)')
@@ -260,6 +274,8 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
       job.max_size, job.gallery_rows, job.working_size) < 0:
     p.error('--num-threads, --max-pixels and --max-bytes must be >= 1; --max-size, '
             '--gallery-rows and --working-size >= 0')
+  if job.sizes and job.box:
+    p.error('--sizes and --box both set the output size: give one')
   if not 1 <= job.jpeg_quality <= 95:
     p.error('--jpeg-quality must be between 1 and 95')
   output = job.output
@@ -275,7 +291,7 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
           frame=job.frame, max_size=job.max_size, box=job.box, box_mode=job.box_mode,
           fmt=job.format, jpeg_quality=job.jpeg_quality, progressive=job.progressive,
           background=job.background, preserve_colour=job.preserve_colour,
-          working_size=job.working_size, keep_metadata=job.keep_metadata),
+          working_size=job.working_size, keep_metadata=job.keep_metadata, sizes=job.sizes),
       strengths=tuple(sorted({round(v, 2) for values in job.strength or [[1.0]] for v in values})),
       max_pixels=job.max_pixels, max_bytes=job.max_bytes, skip_existing=job.skip_existing,
       gallery_rows=job.gallery_rows, run_id=job.run_id or default_run_id(now),

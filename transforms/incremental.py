@@ -36,13 +36,13 @@ from transforms.records import (
   StyleResult,
 )
 from transforms.storage import version_of
-from transforms.write import output_uri
+from transforms.write import pair_output, pair_variants
 
 
 def fingerprint(content: ImageRef, style: ImageRef, strength: float,
                 models_sha256: tuple[str, str], render: Rendering) -> str:
   recipe = [content.uri, content.version, style.uri, style.version, strength, *models_sha256,
-            sorted(dataclasses.asdict(render).items())]
+            render.recipe()]
   return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:20]
 
 
@@ -82,17 +82,32 @@ def _done_row(line: str):
         style_id=row.get('style_id'), strength=row.get('strength'), status=row['status'],
         model_sha256=row.get('model_sha256') or '', output_uri=row['output_uri'],
         fingerprint=row['fingerprint'], run_id=row.get('run_id'),
-        recorded_at=row.get('recorded_at')))
+        recorded_at=row.get('recorded_at'), variants=tuple(row.get('variants') or ())))
   except (ValueError, AttributeError, KeyError, TypeError):
     return None
 
 
-def _still_there(output_and_groups):
-  """The newest record of an output that still exists."""
-  _, groups = output_and_groups
+def _files(record: dict):
+  """(file, record) for each file of a done pair: its variants, or its one output."""
+  for uri in record.get('variants') or [record['output_uri']]:
+    yield uri, record
+
+
+def _still_there(file_and_groups):
+  """The newest record naming a file that still exists, with the file."""
+  path, groups = file_and_groups
   recorded = list(groups['recorded'])
   if groups['exists'] and recorded:
-    yield max(recorded, key=lambda r: (r['recorded_at'] or '', r['run_id'] or ''))
+    yield path, max(recorded, key=lambda r: (r['recorded_at'] or '', r['run_id'] or ''))
+
+
+def _whole(output_and_found):
+  """A pair made of several files (--sizes) is done only while every one of them exists."""
+  _, found = output_and_found
+  found = list(found)
+  record = max((r for _, r in found), key=lambda r: (r['recorded_at'] or '', r['run_id'] or ''))
+  if set(record['variants']) <= {path for path, _ in found}:
+    yield record
 
 
 def for_planning(record: dict):
@@ -142,12 +157,17 @@ class DonePairs(beam.PTransform):
             lambda found, tidy: not (tidy and leftovers.remove_if_abandoned_partial(found)),
             self._tidy)
         | 'ByPath' >> beam.Map(lambda found: (found.path, True)))
-    checked = (
-        {'recorded': split[0] | 'ByOutput' >> beam.Map(lambda r: (r['output_uri'], r)),
-         'exists': existing}
-        | 'JoinOnOutput' >> beam.CoGroupByKey()
-        | 'StillThere' >> beam.FlatMap(_still_there))
-    return (checked, split[1]) | 'AllDone' >> beam.Flatten()
+    present = (
+        {'recorded': split[0] | 'ByFile' >> beam.FlatMap(_files), 'exists': existing}
+        | 'JoinOnFile' >> beam.CoGroupByKey()
+        | 'StillThere' >> beam.FlatMap(_still_there)
+        | 'OneOrSeveral' >> beam.Partition(lambda item, _: 1 if item[1]['variants'] else 0, 2))
+    several = (present[1]
+               | 'ByPair' >> beam.Map(lambda item: (item[1]['output_uri'], item))
+               | 'PairFiles' >> beam.GroupByKey()
+               | 'Whole' >> beam.FlatMap(_whole))
+    single = present[0] | 'Records' >> beam.Map(lambda item: item[1])
+    return (single, several, split[1]) | 'AllDone' >> beam.Flatten()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,7 +236,8 @@ class PlanPairs(beam.DoFn):
           yield beam.pvalue.TaggedOutput(SKIPPED, ManifestRow(
               content_uri=ref.uri, content_id=ref.id, style_id=style_id, strength=strength,
               output_uri=out, status=SKIPPED, model_sha256=self._transfer_sha256,
-              fingerprint=fp))
+              fingerprint=fp,
+              variants=pair_variants(self._output, style_id, ref.id, self._render, strength)))
         else:
           todo[(style_id, strength)] = fp
       if todo:
@@ -236,8 +257,7 @@ class PlanPairs(beam.DoFn):
       # The prediction network makes a pair's bottleneck unless it comes from the style bank.
       predicted = strength < 1.0 or not style_bank.is_builtin(style.uri)
       models = (self._prediction_sha256 if predicted else '', self._transfer_sha256)
-      out = ref.id and output_uri(self._output, style_id, ref.id, self._render.extension,
-                                  strength)
+      out = ref.id and pair_output(self._output, style_id, ref.id, self._render, strength)
       yield style_id, strength, out, fingerprint(ref, style, strength, models, self._render)
 
   def _unassigned(self, ref: ImageRef, style_ids: list[str], unknown: list[str]):

@@ -119,7 +119,8 @@ class ManifestRow:
   strength: float | None
   status: str  # WRITTEN, SKIPPED or FAILED
   model_sha256: str  # the transfer model's
-  output_uri: str | None = None  # None when failed
+  output_uri: str | None = None  # None when failed; with --sizes, the widest file
+  variants: tuple[str, ...] = ()  # with --sizes: every file of the pair, narrowest first
   fingerprint: str | None = None  # of everything the output is made from; None when failed
   notes: tuple[str, ...] = ()  # what decoding changed (orientation, colour profile, ...)
   stage: str | None = None  # failed only: the step that failed, the error's type and message

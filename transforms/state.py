@@ -38,7 +38,10 @@ SCHEMA = pa.schema([
     ('output_uri', pa.string()), ('content_key', pa.binary()), ('content_uri', pa.string()),
     ('content_id', pa.string()), ('style_id', pa.string()), ('strength', pa.float64()),
     ('status', pa.string()), ('fingerprint', pa.string()), ('model_sha256', pa.string()),
-    ('run_id', pa.string()), ('recorded_at', pa.string())])
+    ('run_id', pa.string()), ('recorded_at', pa.string()),
+    # every file of a pair with --sizes; null or empty: the output_uri alone (older snapshots
+    # lack the column, and are read with it null)
+    ('variants', pa.list_(pa.string()))])
 
 
 def state_dir(output: str) -> str:
@@ -73,7 +76,7 @@ def to_record(row: ManifestRow) -> dict:
           'content_uri': readable, 'content_id': row.content_id, 'style_id': row.style_id,
           'strength': row.strength, 'status': row.status, 'fingerprint': row.fingerprint,
           'model_sha256': row.model_sha256, 'run_id': row.run_id,
-          'recorded_at': row.recorded_at}
+          'recorded_at': row.recorded_at, 'variants': list(row.variants)}
 
 
 def read_snapshot_file(readable_file):

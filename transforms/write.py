@@ -18,10 +18,26 @@ from transforms.storage import write_bytes
 
 
 def output_uri(output: str, style_id: str, content_id: str, extension: str,
-               strength: float = 1.0) -> str:
-  """Full style keeps the plain name; a weaker strength is named: `photo-1a2b.s0.50.jpg`."""
+               strength: float = 1.0, width: int | None = None) -> str:
+  """Full style keeps the plain name; a weaker strength is named (`photo-1a2b.s0.50.jpg`), and
+  so is one width of several (`photo-1a2b.w480.jpg`)."""
   suffix = '' if strength == 1.0 else f'.s{strength:.2f}'
+  suffix += '' if width is None else f'.w{width}'
   return FileSystems.join(output, style_id, f'{content_id}{suffix}.{extension}')
+
+
+def pair_output(output: str, style_id: str, content_id: str, render: rendering.Rendering,
+                strength: float = 1.0) -> str:
+  """The file a pair is known by: its only one, or its widest with `sizes`."""
+  return output_uri(output, style_id, content_id, render.extension, strength,
+                    max(render.sizes) if render.sizes else None)
+
+
+def pair_variants(output: str, style_id: str, content_id: str, render: rendering.Rendering,
+                  strength: float = 1.0) -> tuple[str, ...]:
+  """Every file of a pair with `sizes`, narrowest first (the manifest's `variants`); else ()."""
+  return tuple(output_uri(output, style_id, content_id, render.extension, strength, width)
+               for width in render.sizes)
 
 
 class WriteOutput(beam.DoFn):
@@ -38,23 +54,29 @@ class WriteOutput(beam.DoFn):
     self._written = Metrics.counter(METRICS_NAMESPACE, 'pairs_written')
 
   def process(self, item: StylizedImage):
-    uri = output_uri(self._output, item.style_id, item.ref.id, self._render.extension,
-                     item.strength)
-    stage = 'encode'
+    """Writes every file of the pair (one per width with `sizes`): a pair whose files are not
+    all written is a dead letter, and the next run makes it again as a whole."""
+    stage, written = 'encode', []
     try:
-      data = rendering.encode(item.picture, self._render, item.exif)
-      stage = 'write'
-      write_bytes(uri, data, rendering.MIME_TYPES[self._render.fmt], self._cache_control,
-                  self.provenance(item))
+      for width, picture in rendering.variants(item.picture, self._render):
+        uri = output_uri(self._output, item.style_id, item.ref.id, self._render.extension,
+                         item.strength, width)
+        stage = 'encode'
+        data = rendering.encode(picture, self._render, item.exif)
+        stage = 'write'
+        write_bytes(uri, data, rendering.MIME_TYPES[self._render.fmt], self._cache_control,
+                    self.provenance(item))
+        written.append(uri)
     except Exception as e:  # noqa: BLE001 - any failure becomes a dead letter
       yield beam.pvalue.TaggedOutput(
           FAILED, Failure.of(e, stage, item.ref, item.style_id, item.strength))
       return
     self._written.inc()
     yield ManifestRow(content_uri=item.ref.uri, content_id=item.ref.id, style_id=item.style_id,
-                      strength=item.strength, output_uri=uri, status=WRITTEN,
+                      strength=item.strength, output_uri=written[-1], status=WRITTEN,
                       model_sha256=self._model_sha256, fingerprint=item.fingerprint,
-                      notes=tuple(item.notes))
+                      notes=tuple(item.notes),
+                      variants=tuple(written) if self._render.sizes else ())
 
   def provenance(self, item: StylizedImage) -> dict[str, str]:
     """The custom metadata of an output object (x-goog-meta-*)."""

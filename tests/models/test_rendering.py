@@ -1,6 +1,7 @@
 """Delivering outputs: sizes, fit/fill boxes, colour preservation, transparency, encodings."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import subprocess
@@ -25,6 +26,8 @@ from models.rendering import Rendering, encode, finish, output_size
     ((2000, 1000), Rendering(box=(500, 500)), (500, 250), None),
     ((2000, 1000), Rendering(box=(500, 500), box_mode='fill'), (1000, 500), (250, 0, 750, 500)),
     ((1000, 2000), Rendering(box=(300, 200), box_mode='fill'), (300, 600), (0, 200, 300, 400)),
+    ((2000, 1000), Rendering(sizes=(480, 1600)), (1600, 800), None),  # the widest width
+    ((300, 900), Rendering(sizes=(480,), frame='square'), (480, 480), None),
 ])
 def test_output_size(full, render, size, crop):
   assert output_size(full, render) == (size, crop)
@@ -37,6 +40,8 @@ def test_output_size(full, render, size, crop):
     (Rendering(preserve_colour=True), 1024),  # source colours at the output size
     (Rendering(preserve_colour=True, box=(600, 400)), 600),
     (Rendering(preserve_colour=True, max_size=0), None),  # full size: no reduced decode
+    (Rendering(sizes=(480, 1600)), 384),
+    (Rendering(preserve_colour=True, sizes=(480, 1600)), None),
 ])
 def test_jpegs_are_decoded_only_as_large_as_the_output_needs(render, side):
   assert render.min_decode_side() == side
@@ -136,3 +141,10 @@ def test_an_output_encodes_to_the_same_bytes_in_every_process():
                                text=True, check=True).stdout)
     time.sleep(1.1)  # the profile's stamp has a one-second resolution
   assert len(digests) == 1
+
+
+def test_a_fingerprint_recipe_leaves_out_new_options_at_their_default():
+  """Catalogs rendered before `sizes` existed keep their fingerprints: nothing re-renders."""
+  before = sorted((k, v) for k, v in dataclasses.asdict(Rendering()).items() if k != 'sizes')
+  assert Rendering().recipe() == before
+  assert ('sizes', (480, 960)) in Rendering(sizes=(480, 960)).recipe()

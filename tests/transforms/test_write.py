@@ -3,6 +3,7 @@ and the dead letter of a pair that cannot be encoded or written."""
 from __future__ import annotations
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from conftest import gradient_picture
 from PIL import Image
@@ -81,3 +82,31 @@ def test_an_output_that_cannot_be_written_is_a_write_dead_letter(tmp_path):
   assert isinstance(out, beam.pvalue.TaggedOutput) and out.tag == FAILED
   assert out.value.stage == 'write' and out.value.message
   assert (tmp_path / 'warm').read_text() == 'a file where the style folder should be'
+
+
+def test_with_sizes_each_width_is_a_file_made_from_the_widest_and_the_row_names_them_all(
+    tmp_path):
+  render = Rendering(fmt='png', sizes=(16, 40, 64))
+  widest = gradient_picture(64, 48)
+  (row,) = write(stylized(picture=widest, strength=0.5), tmp_path, render)
+  names = [f'photo-1a2b3c4d.s0.50.w{w}.png' for w in (16, 40, 64)]
+  assert row.variants == tuple(str(tmp_path / 'warm' / n) for n in names)
+  assert row.output_uri == row.variants[-1]
+  assert sorted(p.name for p in (tmp_path / 'warm').iterdir()) == sorted(names)
+  sizes = []
+  for uri in row.variants:
+    with Image.open(uri) as picture:
+      sizes.append(picture.size)
+  assert sizes == [(16, 12), (40, 30), (64, 48)]
+  with Image.open(row.output_uri) as picture:  # the widest is the picture itself, losslessly
+    assert (np.asarray(picture.convert('RGB')) == np.asarray(widest)).all()
+  with Image.open(row.variants[0]) as picture:  # a smaller one is a downscaled copy
+    expected = np.asarray(widest.resize((16, 12), Image.Resampling.LANCZOS), np.float32)
+    assert np.abs(np.asarray(picture.convert('RGB'), np.float32) - expected).max() <= 1
+
+
+def test_a_pair_whose_files_cannot_all_be_written_is_one_dead_letter(tmp_path):
+  (tmp_path / 'warm').mkdir()
+  (tmp_path / 'warm' / 'photo-1a2b3c4d.w40.jpg').mkdir()  # a folder where a file must go
+  (out,) = write(stylized(), tmp_path, Rendering(sizes=(16, 40, 64)))
+  assert out.tag == FAILED and out.value.stage == 'write'
