@@ -41,7 +41,7 @@ def test_every_row_is_stamped_and_failures_are_also_written_apart(tmp_path):
   assert rows[2] == {**dataclasses.asdict(ManifestRow(
       content_uri='/in/c.jpg', content_id='c', style_id='warm', strength=0.5, status='failed',
       model_sha256='sha-of-transfer', stage='stylize', error_type='BadModelInput',
-      message='values must lie in [0, 1]')), 'notes': [], **stamp}
+      message='values must lie in [0, 1]')), 'notes': [], 'variants': [], **stamp}
   assert read_manifest(tmp_path, 'failures') == [rows[2]]
   # Named after the run, so a later run never overwrites them.
   assert {p.name.split('-0')[0] for p in (tmp_path / '_manifest').iterdir()} == {
