@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import io
 
-from PIL import Image
+from PIL import Image, ImageFilter, ImageOps
 
 from models import imaging
 
@@ -22,7 +22,8 @@ MIME_TYPES = {'jpeg': 'image/jpeg', 'png': 'image/png', 'webp': 'image/webp',
               'avif': 'image/avif'}
 WITH_ALPHA = ('png', 'webp', 'avif')  # formats that keep the source's transparency
 BOX_MODES = ('fit', 'fill')
-_ADDED_FIELDS = {'sizes': ()}  # field -> its default (see `Rendering.recipe`)
+CUTOUT_PARTS = ('foreground', 'background')  # what --cutout stylizes of a picture, by its alpha
+_ADDED_FIELDS = {'sizes': (), 'feather': 0, 'cutout': None}  # -> default (`Rendering.recipe`)
 _SRGB_BYTES = imaging.SRGB_BYTES
 
 
@@ -41,6 +42,8 @@ class Rendering:
   working_size: int = 0  # >0: the network paints at this long side (tiles or a dynamic model)
   keep_metadata: bool = False  # copy the source's EXIF (GPS included) to the output
   sizes: tuple[int, ...] = ()  # widths: one file each, from one inference (ascending)
+  feather: int = 0  # blur radius of a mask's edge, in output pixels
+  cutout: str | None = None  # stylize only this part of a cut-out, by its alpha (CUTOUT_PARTS)
 
   @property
   def extension(self) -> str:
@@ -53,15 +56,15 @@ class Rendering:
     return sorted((name, value) for name, value in fields.items()
                   if not (name in _ADDED_FIELDS and value == _ADDED_FIELDS[name]))
 
-  def min_decode_side(self) -> int | None:
+  def min_decode_side(self, masked: bool = False) -> int | None:
     """How small a JPEG may be decoded (see `imaging.decode`); None: at full size.
 
-    Only `preserve_colour` puts source pixels in the output; otherwise every output pixel comes
-    from the network, so the source is needed only at the network's own size (a 20-megapixel
-    JPEG then decodes at 1/4 or 1/8 scale, several times faster).
+    Only `preserve_colour` and masks (`masked`, or `cutout`) put source pixels in the output;
+    otherwise every output pixel comes from the network, so the source is needed only at the
+    network's own size (a 20-megapixel JPEG then decodes at 1/4 or 1/8 scale, much faster).
     """
     network_side = max(self.working_size, imaging.CONTENT_SIZE)
-    if not self.preserve_colour:
+    if not (self.preserve_colour or masked or self.cutout):
       return network_side
     if self.sizes:
       return None  # a tall picture's long side is not known from its widths
@@ -104,14 +107,19 @@ def variants(picture: Image.Image, r: Rendering):
 
 
 def finish(picture: Image.Image, r: Rendering, crop=None, source: Image.Image | None = None,
-           alpha: Image.Image | None = None) -> Image.Image:
+           alpha: Image.Image | None = None, mask: Image.Image | None = None) -> Image.Image:
   """The stylized frame (RGB, at output size) -> the picture to encode.
 
-  `source` (the content at the same size) is needed for `preserve_colour`, `alpha` (likewise)
-  when the source had transparency."""
+  `source` (the content at the same size) is needed for `preserve_colour` and a `mask`
+  (likewise: stylized where white, the source where black), `alpha` when the source had
+  transparency. A background stylized behind a cut-out (`cutout`) fills the transparency."""
   if r.preserve_colour:
     _, cb, cr = source.convert('YCbCr').split()
     picture = Image.merge('YCbCr', (picture.convert('L'), cb, cr)).convert('RGB')
+  if mask is not None:
+    picture = Image.composite(picture, source, mask)
+  if r.cutout == 'background':
+    alpha = None
   if crop:
     picture = picture.crop(crop)
     alpha = alpha.crop(crop) if alpha is not None else None
@@ -141,3 +149,17 @@ def encode(picture: Image.Image, r: Rendering, exif: bytes = b'') -> bytes:
   else:
     raise ValueError(f'format must be one of {sorted(FORMATS)}, got {r.fmt!r}')
   return buffer.getvalue()
+
+
+def mask_at(mask: Image.Image, size: tuple[int, int], r: Rendering) -> Image.Image:
+  """A mask (already framed like the source) at the output size, its edge feathered."""
+  mask = mask.convert('L').resize(size, imaging.RESAMPLE)
+  return mask.filter(ImageFilter.GaussianBlur(r.feather)) if r.feather else mask
+
+
+def cutout_mask(alpha: Image.Image | None, r: Rendering) -> Image.Image:
+  """`r.cutout` of a cut-out as a mask: its opaque part (foreground) or the rest."""
+  if alpha is None:
+    raise imaging.ImageError(f'--cutout {r.cutout} needs a picture with transparency (a '
+                             'cut-out); this one has none')
+  return alpha if r.cutout == 'foreground' else ImageOps.invert(alpha)

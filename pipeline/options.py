@@ -143,6 +143,12 @@ def parser() -> argparse.ArgumentParser:
   out.add_argument('--box-mode', '--box_mode', choices=rendering.BOX_MODES, default='fit',
                    help='fit: the whole picture inside the box; fill: cover the box, centre-'
                         'cropped to exactly WxH (default: %(default)s)')
+  out.add_argument('--cutout', choices=rendering.CUTOUT_PARTS, default=None,
+                   help='stylize only this part of a cut-out (a picture with transparency): '
+                        'the product (foreground) or a backdrop behind it (background)')
+  out.add_argument('--feather', type=int, default=0, metavar='PX',
+                   help='soften the edge of a mask (a list file\'s "mask" column, or --cutout) '
+                        'over about PX output pixels (default: %(default)s)')
   out.add_argument('--format', choices=sorted(rendering.FORMATS), default='jpeg',
                    help='output format (default: %(default)s)')
   out.add_argument('--jpeg-quality', '--jpeg_quality', type=int, default=90,
@@ -271,9 +277,9 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
     p.error('give the styles: --styles GLOB, --styles-list FILE, --style-blend, or a "styles" '
             'column in a --content-list')
   if min(job.num_threads, job.max_pixels, job.max_bytes) < 1 or min(
-      job.max_size, job.gallery_rows, job.working_size) < 0:
+      job.max_size, job.gallery_rows, job.working_size, job.feather) < 0:
     p.error('--num-threads, --max-pixels and --max-bytes must be >= 1; --max-size, '
-            '--gallery-rows and --working-size >= 0')
+            '--gallery-rows, --working-size and --feather >= 0')
   if job.sizes and job.box:
     p.error('--sizes and --box both set the output size: give one')
   if not 1 <= job.jpeg_quality <= 95:
@@ -291,7 +297,8 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
           frame=job.frame, max_size=job.max_size, box=job.box, box_mode=job.box_mode,
           fmt=job.format, jpeg_quality=job.jpeg_quality, progressive=job.progressive,
           background=job.background, preserve_colour=job.preserve_colour,
-          working_size=job.working_size, keep_metadata=job.keep_metadata, sizes=job.sizes),
+          working_size=job.working_size, keep_metadata=job.keep_metadata, sizes=job.sizes,
+          feather=job.feather, cutout=job.cutout),
       strengths=tuple(sorted({round(v, 2) for values in job.strength or [[1.0]] for v in values})),
       max_pixels=job.max_pixels, max_bytes=job.max_bytes, skip_existing=job.skip_existing,
       gallery_rows=job.gallery_rows, run_id=job.run_id or default_run_id(now),

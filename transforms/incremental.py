@@ -43,6 +43,8 @@ def fingerprint(content: ImageRef, style: ImageRef, strength: float,
                 models_sha256: tuple[str, str], render: Rendering) -> str:
   recipe = [content.uri, content.version, style.uri, style.version, strength, *models_sha256,
             render.recipe()]
+  if content.mask:  # only then: pairs without a mask keep the fingerprints they had
+    recipe.append([content.mask, content.mask_version])
   return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:20]
 
 
@@ -229,6 +231,8 @@ class PlanPairs(beam.DoFn):
         continue
       if ref.version is None and ref.problem is None:
         ref = dataclasses.replace(ref, version=_version_or_none(ref.uri))
+      if ref.mask and ref.mask_version is None:  # a changed mask renders the pairs again
+        ref = dataclasses.replace(ref, mask_version=_version_or_none(ref.mask))
       todo = {}
       for style_id, strength, out, fp in self.pairs(ref, styles, style_ids):
         if out and latest.get(out) == fp:

@@ -41,18 +41,21 @@ def uri_hash(uri: str) -> str:
 
 
 def content_ref(uri: str, given_id: str | None = None, version: str | None = None,
-                problem: str | None = None, styles: tuple[str, ...] | None = None) -> ImageRef:
+                problem: str | None = None, styles: tuple[str, ...] | None = None,
+                mask: str | None = None) -> ImageRef:
   """The ref of a content picture; a bad `given_id` (or row) is recorded, to fail that picture
-  alone. `styles`: the style references its row assigns (None: the job's --styles)."""
+  alone. `styles`: the style references its row assigns (None: the job's --styles); `mask`:
+  its row's mask picture."""
+  more = {'styles': styles, 'mask': mask}
   if problem:
-    return ImageRef(uri, None, problem, styles=styles)
+    return ImageRef(uri, None, problem, **more)
   if given_id is None or given_id == '':
-    return ImageRef(uri, f'{file_stem(uri)}-{uri_hash(uri)}', version=version, styles=styles)
+    return ImageRef(uri, f'{file_stem(uri)}-{uri_hash(uri)}', version=version, **more)
   if len(given_id) > _MAX_ID_LENGTH or not _SAFE_ID.match(given_id):
     return ImageRef(uri, None, f'id {given_id!r} is not a safe relative name (letters, digits, '
                                f'"_", "-", "." and "/" between parts; no "..", no leading "/")',
-                    styles=styles)
-  return ImageRef(uri, given_id, version=version, styles=styles)
+                    **more)
+  return ImageRef(uri, given_id, version=version, **more)
 
 
 def style_refs(uris_and_ids: list[tuple[str, str | None]]) -> list[ImageRef]:
@@ -76,9 +79,10 @@ class ListRow(typing.NamedTuple):
   problem: str | None = None
   version: str | None = None
   styles: tuple[str, ...] | None = None  # the row's own style references; None: --styles
+  mask: str | None = None  # the row's mask picture
 
 
-COLUMNS = ('uri', 'id', 'version', 'styles')  # what a list file's rows may hold
+COLUMNS = ('uri', 'id', 'version', 'styles', 'mask')  # what a list file's rows may hold
 STYLE_SEPARATOR = ';'
 
 
@@ -113,17 +117,19 @@ def read_list_file(list_uri: str, blend_names: frozenset[str] = frozenset()):
       elif lower.endswith(('.jsonl', '.json')):
         rows = map(_json_row, filter(str.strip, text))
       else:
-        rows = ((line.strip(), None, None, None) for line in text
+        rows = ((line.strip(), None, None, None, None) for line in text
                 if line.strip() and not line.lstrip().startswith('#'))
-    for number, (uri, given_id, version, styles) in enumerate(rows, 1):
+    for number, (uri, given_id, version, styles, mask_cell) in enumerate(rows, 1):
       assigned = _style_refs(folder, styles, blend_names)
+      mask = (_relative_to(folder, str(mask_cell).strip()) if mask_cell not in (None, "")
+              else None)
       if not isinstance(uri, str) or '\ufffd' in uri:
         yield ListRow(f'{list_uri}#row{number}', None,
                       f'row {number} has no usable "uri": {uri!r:.100}', styles=assigned)
       elif uri.strip():
         given = str(given_id).strip() if given_id not in (None, '') else None
         listed = f'listed:{str(version).strip()}' if version not in (None, '') else None
-        yield ListRow(_relative_to(folder, uri.strip()), given, None, listed, assigned)
+        yield ListRow(_relative_to(folder, uri.strip()), given, None, listed, assigned, mask)
 
 
 def named_styles(list_uri: str, blend_names: frozenset[str] = frozenset()) -> set[str]:
@@ -176,9 +182,9 @@ def _json_row(line: str):
   try:
     row = json.loads(line)
   except ValueError:
-    return None, None, None, None
+    return (None,) * len(COLUMNS)
   if not isinstance(row, dict):
-    return None, None, None, None
+    return (None,) * len(COLUMNS)
   return [row.get(column) for column in COLUMNS]
 
 
@@ -220,5 +226,6 @@ class ContentRefs(beam.PTransform):
         | 'ListFiles' >> beam.Create(self._list_files)
         | 'ReadListFile' >> beam.FlatMap(read_list_file, self._blend_names)
         | 'RefOfRow' >> beam.Map(
-            lambda row: content_ref(row.uri, row.id, row.version, row.problem, row.styles)))
+            lambda row: content_ref(row.uri, row.id, row.version, row.problem, row.styles,
+                                    row.mask)))
     return (matched, listed) | 'All' >> beam.Flatten()

@@ -32,6 +32,8 @@ class ImageRef:
   problem: str | None = None  # why the id is unusable, found when the row was read
   version: str | None = None  # size@mtime where known: changes when the file changes
   styles: tuple[str, ...] | None = None  # a content's own style references; None: --styles
+  mask: str | None = None  # a grayscale picture: where to stylize (white) and not (black)
+  mask_version: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +62,8 @@ class ContentImage:
   box: tuple[int, int, int, int]  # the picture's region of the network's output
   size: tuple[int, int]  # delivered size of the whole frame
   crop: tuple[int, int, int, int] | None = None  # then cut to this ("fill" into a box)
-  source: Image.Image | None = None  # the content at `size`, for colour preservation
+  source: Image.Image | None = None  # the content at `size`, for colour preservation and masks
+  mask: Image.Image | None = None  # where the output is stylized (mode L, at `size`)
   alpha: Image.Image | None = None  # the content's transparency at `size`
   notes: tuple[str, ...] = ()
   style_input: np.ndarray | None = None  # the content as a style, for strengths below 1

@@ -54,7 +54,7 @@ class LoadContent(beam.DoFn):
       data = read_bytes(ref.uri, self._max_bytes, imaging.check_signature)
       stage = 'decode'
       render = self._render
-      decoded = imaging.decode(data, self._max_pixels, render.min_decode_side(),
+      decoded = imaging.decode(data, self._max_pixels, render.min_decode_side(bool(ref.mask)),
                                render.background, render.keep_metadata)
       network_input, box = imaging.content_input(decoded.image, render.frame)
       size, crop = rendering.output_size(decoded.full_size, render)
@@ -62,22 +62,33 @@ class LoadContent(beam.DoFn):
         raise imaging.ImageError(f'the output frame would be {size[0]}x{size[1]} pixels, over '
                                  f'the limit of {self._max_pixels} (--max-pixels)')
       source = (_framed(decoded.image, render.frame).resize(size, imaging.RESAMPLE)
-                if render.preserve_colour else None)
+                if render.preserve_colour or ref.mask or render.cutout else None)
       alpha = (None if decoded.alpha is None
                else _framed(decoded.alpha, render.frame).resize(size, imaging.RESAMPLE))
+      mask = None
+      if ref.mask:  # the row's own mask wins over --cutout
+        stage = 'read_mask'
+        mask_data = read_bytes(ref.mask, self._max_bytes, imaging.check_signature)
+        stage = 'decode_mask'
+        mask = rendering.mask_at(_framed(imaging.decode(mask_data, self._max_pixels).image,
+                                         render.frame), size, render)
+        stage = 'decode'
+      elif render.cutout:
+        mask = rendering.mask_at(rendering.cutout_mask(alpha, render), size, render)
       own_style = (imaging.style_input(decoded.image) if todo.needs_own_bottleneck()
                    else None)
       working = (tiling.working_input(decoded.image, render.frame, render.working_size)
                  if render.working_size else None)
     except Exception as e:  # noqa: BLE001 - any failure becomes a dead letter
-      if isinstance(e, imaging.ImageError):
-        stage = 'decode'  # refused by its first bytes while reading: not a picture
+      if isinstance(e, imaging.ImageError) and stage.startswith('read'):
+        stage = stage.replace('read', 'decode')  # refused by its first bytes: not a picture
       self._failed.inc()
       yield from _charge_every_style(Failure.of(e, stage, ref), todo)
       return
     self._read.inc()
     yield ContentImage(todo=todo, network_input=network_input, box=box, size=size, crop=crop,
-                       source=source, alpha=alpha, notes=decoded.notes, style_input=own_style,
+                       source=source, alpha=alpha, mask=mask, notes=decoded.notes,
+                       style_input=own_style,
                        working=working, exif=decoded.exif)
 
 
@@ -138,7 +149,7 @@ class Stylize(LoadsModel, beam.DoFn):
         painted, ms = timed_ms(tiling.paint, self._network, content.network_input, content.box,
                                content.working, bottleneck, content.size)
         picture = rendering.finish(painted, self._render, content.crop, content.source,
-                                   content.alpha)
+                                   content.alpha, content.mask)
       except Exception as e:  # noqa: BLE001 - any failure becomes a dead letter
         yield beam.pvalue.TaggedOutput(FAILED, Failure.of(e, 'stylize', ref, style_id, strength))
         continue

@@ -144,7 +144,43 @@ def test_an_output_encodes_to_the_same_bytes_in_every_process():
 
 
 def test_a_fingerprint_recipe_leaves_out_new_options_at_their_default():
-  """Catalogs rendered before `sizes` existed keep their fingerprints: nothing re-renders."""
-  before = sorted((k, v) for k, v in dataclasses.asdict(Rendering()).items() if k != 'sizes')
+  """Catalogs rendered before `sizes`, `feather` and `cutout` existed keep their fingerprints:
+  nothing re-renders."""
+  added = ('sizes', 'feather', 'cutout')
+  before = sorted((k, v) for k, v in dataclasses.asdict(Rendering()).items() if k not in added)
   assert Rendering().recipe() == before
   assert ('sizes', (480, 960)) in Rendering(sizes=(480, 960)).recipe()
+  assert ('cutout', 'background') in Rendering(cutout='background').recipe()
+
+
+def test_a_mask_keeps_the_source_where_black_and_feathering_softens_its_edge():
+  size = (64, 32)
+  stylized, source = Image.new('RGB', size, (250, 0, 0)), Image.new('RGB', size, (0, 0, 250))
+  mask = Image.new('L', (32, 16), 0)
+  mask.paste(255, (0, 0, 16, 16))  # the left half: stylize
+  from models.rendering import mask_at
+  sharp = np.asarray(finish(stylized, Rendering(), source=source,
+                            mask=mask_at(mask, size, Rendering())))
+  assert (sharp[:, :24] == (250, 0, 0)).all() and (sharp[:, 40:] == (0, 0, 250)).all()
+  soft = mask_at(mask, size, Rendering(feather=6))
+  row = np.asarray(soft)[16]
+  assert row[0] == 255 and row[-1] == 0 and 20 < row[32] < 235  # a ramp across the edge
+  assert np.count_nonzero((row > 10) & (row < 245)) >= 10
+
+
+def test_cutout_takes_the_mask_from_the_alpha_and_a_backdrop_fills_the_transparency():
+  from models.rendering import cutout_mask
+  alpha = Image.new('L', (8, 8), 0)
+  alpha.paste(255, (2, 2, 6, 6))
+  assert np.asarray(cutout_mask(alpha, Rendering(cutout='foreground')))[4, 4] == 255
+  behind = np.asarray(cutout_mask(alpha, Rendering(cutout='background')))
+  assert behind[4, 4] == 0 and behind[0, 0] == 255
+  with pytest.raises(imaging.ImageError, match='needs a picture with transparency'):
+    cutout_mask(None, Rendering(cutout='background'))
+  render = Rendering(fmt='png', cutout='background')
+  out = finish(Image.new('RGB', (8, 8), (9, 9, 9)), render, source=Image.new('RGB', (8, 8)),
+               alpha=alpha, mask=cutout_mask(alpha, render))
+  assert out.mode == 'RGB'  # opaque: the stylized backdrop behind the untouched product
+  kept = finish(Image.new('RGB', (8, 8)), Rendering(fmt='png', cutout='foreground'),
+                source=Image.new('RGB', (8, 8)), alpha=alpha, mask=alpha)
+  assert kept.mode == 'RGBA'  # the product stylized, still cut out

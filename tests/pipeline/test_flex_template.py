@@ -34,7 +34,7 @@ def test_parameter_spelling_and_requiredness(name):
   assert PARAMETERS[name]['isOptional'] == (not action.required)
 
 
-@pytest.mark.parametrize('name', ['frame', 'format', 'box_mode'])
+@pytest.mark.parametrize('name', ['frame', 'format', 'box_mode', 'cutout'])
 def test_choice_regexes_accept_exactly_the_choices(name):
   regex = re.compile(PARAMETERS[name]['regexes'][0])
   assert all(regex.match(choice) for choice in ACTIONS[name].choices)
@@ -72,3 +72,12 @@ def test_sdist_holds_the_runtime_packages_only(tmp_path):
   assert code - {n for n in code if n.split('/')[0] in packages} == {'setup.py'}
   shipped_elsewhere = ('tests', 'benchmarks', 'model_building', 'training')
   assert not [n for n in names if n.startswith(shipped_elsewhere) or n.endswith('.tflite')]
+
+
+def test_no_job_flag_takes_the_name_of_a_beam_option():
+  """A job flag named like one of Beam's (--region, say) would swallow it: Dataflow would never
+  see its region."""
+  from apache_beam.options.pipeline_options import PipelineOptions
+  beam_options = set(PipelineOptions([]).get_all_options())
+  assert 'region' in beam_options and 'runner' in beam_options
+  assert not {a.dest for a in options.parser()._actions} & beam_options

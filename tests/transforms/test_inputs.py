@@ -51,7 +51,7 @@ def test_list_file_formats(tmp_path, name, text):
   path = tmp_path / name
   path.write_text(text)
   rows = list(inputs.read_list_file(str(path)))
-  assert rows[0] == (str(tmp_path / 'x' / 'one.jpg'), None, None, None, None)
+  assert rows[0] == inputs.ListRow(str(tmp_path / 'x' / 'one.jpg'), None)
   assert rows[1][0] == '/abs/two.jpg'
   assert rows[1][1] in (None, 'sku-2') and rows[1][2] is None
 
@@ -64,7 +64,7 @@ def test_bad_rows_cost_only_themselves(tmp_path):
   assert len(rows) == 7
   assert [r[2] is None for r in rows] == [True, False, False, False, False, True, True]
   assert rows[5][0] == 'builtin:starry_night'  # not taken as a path beside the list
-  assert rows[6] == (str(tmp_path / 'c.jpg'), 'sku', None, None, None)
+  assert rows[6] == inputs.ListRow(str(tmp_path / 'c.jpg'), 'sku')
   assert 'row 2 has no usable "uri"' in rows[1][2]
 
 
@@ -127,8 +127,8 @@ def test_a_parquet_list_reads_like_a_csv_one(tmp_path):
       'uri,id,version,extra\nx/one.jpg,sku-1,v1,1\n/abs/two.jpg,,,2\n,sku-3,,3\nc.jpg,,7,4\n'
       'd.jpg,sku-5,,5\n')
   rows = list(inputs.read_list_file(parquet))
-  assert rows[0] == (str(tmp_path / 'x' / 'one.jpg'), 'sku-1', None, 'listed:v1', None)
-  assert rows[1] == ('/abs/two.jpg', None, None, None, None)
+  assert rows[0] == inputs.ListRow(str(tmp_path / 'x' / 'one.jpg'), 'sku-1', version='listed:v1')
+  assert rows[1] == inputs.ListRow('/abs/two.jpg', None)
   assert rows[2].problem == 'row 3 has no usable "uri": None'
   assert [r.uri for r in rows[3:]] == [str(tmp_path / 'c.jpg'), str(tmp_path / 'd.jpg')]
   csv_rows = list(inputs.read_list_file(str(tmp_path / 'list.csv')))
