@@ -11,8 +11,10 @@ Graph (each step that can fail on one element sends it to a dead-letter output a
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import re
 import sys
 import time
@@ -114,8 +116,9 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   build(p, job, plan)
   start = time.monotonic()
   try:
-    result = p.run()
-    result.wait_until_finish()
+    with _progress(p.options):
+      result = p.run()
+      result.wait_until_finish()
   except Exception as e:  # noqa: BLE001 - a failed run ends in one line that says why
     raise JobFailed(_cause(e)) from e
   if _only_described(p.options):
@@ -134,6 +137,15 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   print(f'outputs in {job.output}; manifest and dead letters in {manifest_dir(job.output)}'
         + (f'; gallery: {gallery}' if job.gallery_rows and FileSystems.exists(gallery) else ''))
   return RunOutcome(result, outcome)
+
+
+def _progress(beam_options: PipelineOptions):
+  """Progress lines while a local run runs (every $STYLIZE_PROGRESS_SECONDS, default 5; 0: off);
+  on Dataflow the job's page shows the same counters."""
+  every = float(os.environ.get('STYLIZE_PROGRESS_SECONDS', '5'))
+  if workers.is_remote(beam_options) or every <= 0 or _only_described(beam_options):
+    return contextlib.nullcontext()
+  return summary.ProgressPrinter(every)
 
 
 def _direct_engine(beam_options: PipelineOptions):

@@ -21,7 +21,7 @@ from apache_beam.metrics import Metrics
 
 from models import style_bank
 from models.rendering import Rendering
-from transforms import leftovers, state, storage
+from transforms import leftovers, progress, state, storage
 from transforms.manifest import manifest_dir
 from transforms.records import (
   FAILED,
@@ -223,6 +223,7 @@ class PlanPairs(beam.DoFn):
       unknown = list(dict.fromkeys(name for _, names in assigned for name in names))
       planned = (len(style_ids) + len(unknown) or 1) * len(self._strengths)
       self._planned.inc(planned)
+      progress.tally('planned', planned)
       yield beam.pvalue.TaggedOutput(PLANNED, planned)
       yield from self._unassigned(listed, style_ids, unknown)
       ref = listed
@@ -237,6 +238,7 @@ class PlanPairs(beam.DoFn):
       for style_id, strength, out, fp in self.pairs(ref, styles, style_ids):
         if out and latest.get(out) == fp:
           self._skipped.inc()
+          progress.tally('skipped')
           yield beam.pvalue.TaggedOutput(SKIPPED, ManifestRow(
               content_uri=ref.uri, content_id=ref.id, style_id=style_id, strength=strength,
               output_uri=out, status=SKIPPED, model_sha256=self._transfer_sha256,

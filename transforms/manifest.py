@@ -13,7 +13,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms import layout
+from transforms import layout, progress
 from transforms.records import FAILED, METRICS_NAMESPACE, SKIPPED, WRITTEN, ManifestRow
 from transforms.storage import write_bytes
 
@@ -49,6 +49,7 @@ class WriteManifest(beam.PTransform):
 
     def failure_row(failure):
       failed.inc()
+      progress.tally('failed')
       return failure.row(self._model_sha256)
 
     def stamped(row: ManifestRow) -> ManifestRow:

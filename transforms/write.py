@@ -6,6 +6,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from models import rendering
+from transforms import progress
 from transforms.records import (
   FAILED,
   METRICS_NAMESPACE,
@@ -72,6 +73,7 @@ class WriteOutput(beam.DoFn):
           FAILED, Failure.of(e, stage, item.ref, item.style_id, item.strength))
       return
     self._written.inc()
+    progress.tally('written')
     yield ManifestRow(content_uri=item.ref.uri, content_id=item.ref.id, style_id=item.style_id,
                       strength=item.strength, output_uri=written[-1], status=WRITTEN,
                       model_sha256=self._model_sha256, fingerprint=item.fingerprint,
