@@ -17,7 +17,7 @@ fi
 # runs work offline. constraints.txt pins the versions the tests run against.
 stamp="$ROOT/.venv/.installed"
 if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ] || [ "$ROOT/constraints.txt" -nt "$stamp" ]; then
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$ROOT[demo]"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$ROOT[demo,building]"
   touch "$stamp"
 fi
 

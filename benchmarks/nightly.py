@@ -285,7 +285,7 @@ def synthetic_state(args: list[str], list_file: pathlib.Path, output: str,
   job, _ = options.parse([*args, '--run-id', 'synthetic'])
   plan = launch.prepare(job)
   planner = PlanPairs(job.output, job.rendering, job.strengths,
-                      (plan.prediction.sha256 if plan.prediction else '', plan.transfer.sha256))
+                      (plan.prediction.identity if plan.prediction else '', plan.transfer.identity))
   styles = {ref.id: StyleResult(ref) for ref in plan.styles}
   folder = pathlib.Path(state.snapshot_dir(output, 'synthetic'))
   folder.mkdir(parents=True)
@@ -296,7 +296,7 @@ def synthetic_state(args: list[str], list_file: pathlib.Path, output: str,
     for style_id, strength, out, fp in planner.pairs(ref, styles):
       records.append(state.to_record(ManifestRow(
           content_uri=ref.uri, content_id=ref.id, style_id=style_id, strength=strength,
-          output_uri=out, status=WRITTEN, model_sha256=plan.transfer.sha256, fingerprint=fp,
+          output_uri=out, status=WRITTEN, model_sha256=plan.transfer.identity, fingerprint=fp,
           run_id='synthetic', recorded_at=when)))
       parent = os.path.dirname(out)
       if parent not in made:

@@ -16,7 +16,7 @@ import uuid
 
 from apache_beam.io.filesystems import FileSystems
 
-from models import fetch, imaging, registry, style_bank
+from models import exports, fetch, imaging, registry, style_bank
 from models.contract import ModelContractError, StylePredictor, open_transfer
 from pipeline import options, workers
 from transforms import incremental, inputs, layout, leftovers, state, storage
@@ -232,9 +232,13 @@ def _verified_models(spec: str, model_dir: str | None, needs_prediction: bool = 
     for model, network in ((chosen.prediction, StylePredictor), (chosen.transfer, open_transfer)):
       if model is chosen.prediction and not needs_prediction:
         continue
-      path, digest = fetch.local_copy(model, fresh=model.sha256 is None)
+      if model.built_from is not None:
+        path, digest = exports.local_build(model)
+        verified.append(dataclasses.replace(model, uri=path, sha256=digest))
+      else:
+        path, digest = fetch.local_copy(model, fresh=model.sha256 is None)
+        verified.append(registry.ModelFile(model.uri, digest, model.in_model_dir))
       network(path, fast=False)  # loads it and checks tensor names, shapes and dtypes
-      verified.append(registry.ModelFile(model.uri, digest, model.in_model_dir))
     return tuple(verified[-2:])
   except (registry.ModelSpecError, fetch.ModelUnavailable, ModelContractError) as e:
     raise LaunchError(str(e)) from None

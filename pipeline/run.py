@@ -67,7 +67,7 @@ def plan_pairs(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan, st
       | 'JoinDone' >> beam.CoGroupByKey()
       | 'PlanPairs' >> beam.ParDo(
           PlanPairs(job.output, job.rendering, job.strengths,
-                    (plan.prediction.sha256 if plan.prediction else '', plan.transfer.sha256),
+                    (plan.prediction.identity if plan.prediction else '', plan.transfer.identity),
                     plan.assignment),
           style_map
       ).with_outputs(SKIPPED, FAILED, PLANNED, main='todo'))
@@ -87,13 +87,13 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
               plan.prediction if min(job.strengths) < 1.0 else None), style_map
   ).with_outputs(FAILED, main='pictures')
   written = stylized.pictures | 'WriteOutputs' >> beam.ParDo(
-      WriteOutput(job.output, job.rendering, plan.transfer.sha256, job.cache_control)
+      WriteOutput(job.output, job.rendering, plan.transfer.identity, job.cache_control)
   ).with_outputs(FAILED, main='rows')
 
   failures = ((planned[FAILED], loaded[FAILED], stylized[FAILED], written[FAILED])
               | 'DeadLetters' >> beam.Flatten())
   rows = (written.rows, planned[SKIPPED], failures, planned[PLANNED]) | 'Manifest' >> WriteManifest(
-      job.output, job.run_id, plan.transfer.sha256, job.started_at,
+      job.output, job.run_id, plan.transfer.identity, job.started_at,
       after=lambda rows: (recorded, rows) | 'State' >> PublishSnapshot(job.output, job.run_id))
   if job.gallery_rows:
     _ = rows | 'Gallery' >> WriteGallery(job.output, job.run_id, job.gallery_rows)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -45,9 +46,10 @@ def test_unknown_spec_says_what_is_accepted(tmp_path):
 
 def test_published_files_in_shared_match_the_registry(magenta_dir):
   for model_set in registry.REGISTRY.values():
-    for model in (model_set.prediction, model_set.transfer):
-      if model.embedded:  # ships in the package, not in ../shared
+    for named in (model_set.prediction, model_set.transfer):
+      if named.embedded:  # ships in the package, not in ../shared
         continue
+      model = named.built_from or named  # a built one: its published source
       path = os.path.join(magenta_dir, model.in_model_dir or model.name)
       assert fetch.local_copy(ModelFile(path, model.sha256)) == (path, model.sha256)
 
@@ -119,3 +121,15 @@ def test_unreachable_url_is_refused_with_advice(tmp_path):
   model = ModelFile('https://127.0.0.1:9/m.tflite', '0' * 64)
   with pytest.raises(fetch.ModelUnavailable, match='Cannot fetch.*--model-dir'):
     fetch.local_copy(model, cache_dir=str(tmp_path))
+
+
+def test_the_default_is_built_from_the_fp16_file_and_named_by_source_and_recipe():
+  fp16 = registry.REGISTRY['magenta-fp16'].transfer
+  chosen = registry.resolve_model_set(registry.DEFAULT_MODEL, model_dir='/m')
+  assert chosen.name == 'magenta-fast'
+  assert chosen.transfer.built_from == ModelFile(f'/m/{fp16.name}', fp16.sha256)
+  assert chosen.transfer.identity == f'{registry.FAST_RECIPE}@{fp16.sha256}'
+  rebuilt = dataclasses.replace(chosen.transfer, uri='/cache/x.tflite', sha256='other bytes')
+  assert rebuilt.identity == chosen.transfer.identity  # the bytes do not name it
+  published = registry.REGISTRY['magenta-int8'].transfer
+  assert published.identity == published.sha256  # every other file: its sha256, as before

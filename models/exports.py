@@ -1,0 +1,93 @@
+"""Model files built on the launcher from a published one, as the default `magenta-fast` is.
+
+The build needs TensorFlow (the `building` extra), so it runs in a subprocess
+(`python -m model_building.fast_export`), once per machine: the result is cached under the model
+cache, keyed by the source's sha256 and the recipe, with a record of its own sha256 written last
+(a killed or damaged build is built again). Workers never build: they get the file like any
+launcher-local model file (staged under --temp_location for Dataflow).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+
+import fasteners
+
+from models import fetch
+from models.registry import ModelFile
+
+BUILT_NAME = 'stylize_fast_transfer.tflite'
+
+
+class BuildUnavailable(fetch.ModelUnavailable):
+  """The model must be built here and cannot be: the message says what to install or pass."""
+
+
+def local_build(model: ModelFile, cache_dir: str | None = None) -> tuple[str, str]:
+  """(path, sha256) of the built model, building it the first time."""
+  source_path, _ = fetch.local_copy(model.built_from, cache_dir)  # its sha256 checked
+  slug = re.sub(r'[^\w.-]+', '_', model.recipe)
+  folder = os.path.join(cache_dir or fetch.default_cache_dir(), 'built',
+                        f'{model.built_from.sha256[:16]}-{slug}')
+  path, record = os.path.join(folder, BUILT_NAME), os.path.join(folder, 'built.json')
+  os.makedirs(folder, exist_ok=True)
+  with fasteners.InterProcessLock(os.path.join(folder, '.lock')):
+    digest = _cached(path, record)
+    if digest:
+      return path, digest
+    _build(source_path, path, model)
+    digest = fetch.sha256_of(path)
+    with open(record, 'w') as f:
+      json.dump({'sha256': digest, 'source_sha256': model.built_from.sha256,
+                 'recipe': model.recipe}, f)
+  return path, digest
+
+
+def _cached(path: str, record: str) -> str | None:
+  try:
+    with open(record) as f:
+      expected = json.load(f)['sha256']
+    return expected if fetch.sha256_of(path) == expected else None
+  except (OSError, ValueError, KeyError):
+    return None
+
+
+def _build(source: str, out: str, model: ModelFile) -> None:
+  # model_building is found where the launcher finds it (a source checkout), never installed.
+  missing = [name for name in ('tensorflow', 'model_building')
+             if importlib.util.find_spec(name) is None]
+  if missing:
+    raise BuildUnavailable(
+        f'the model {model.uri} ({model.recipe}) is built once on this machine from the published '
+        f'fp16 file, with TensorFlow, which is not installed here ({", ".join(missing)} missing). '
+        "Install the building extra (pip install -c constraints.txt -e '.[building]' in a source "
+        'checkout), or pass --model magenta-int8 (the published int8 file as it is: slower), or '
+        '--model with a folder holding an export built elsewhere (python -m '
+        'model_building.optimize)')
+  checkout = os.path.dirname(os.path.dirname(importlib.util.find_spec('model_building').origin))
+  done = subprocess.run([sys.executable, '-m', 'model_building.fast_export', source, out],
+                        cwd=checkout, capture_output=True, text=True, check=False)
+  if done.returncode or not os.path.exists(out):
+    raise BuildUnavailable(f'building {model.uri} from {source} failed: '
+                           f'{(done.stderr or done.stdout).strip()[-1500:]}')
+
+
+def main(argv: list[str] | None = None) -> None:
+  """`python -m models.exports [MODEL_SET]`: builds a model set's built files now (an image
+  build does this, so its launcher never needs TensorFlow) and prints where they are."""
+  from models import registry  # noqa: PLC0415 - the command only
+  names = (argv if argv is not None else sys.argv[1:]) or [registry.DEFAULT_MODEL]
+  for name in names:
+    model = registry.resolve_model_set(name).transfer
+    if model.built_from is None:
+      raise SystemExit(f'{name}: nothing to build (its files are used as published)')
+    path, digest = local_build(model)
+    print(f'{name}: {path} (sha256 {digest}; identity {model.identity})')
+
+
+if __name__ == '__main__':
+  main()
