@@ -4,9 +4,9 @@
 
 The source's weights go into the Keras rebuild (checked to compute what the source computes), and
 the rebuild is exported with int8 weights and float activations: the `fast` export of
-`model_building.optimize`, without its calibration and report. The export is checked against the
-source on smooth generated pictures and built-in styles before it is written. The launcher runs
-this once per machine (`models.exports`); workers only ever load the file.
+`model_building.optimize`, without its calibration and report. The export is checked against
+the source on natural photos (scikit-image's samples) and built-in styles before it is written.
+The launcher runs this once per machine (`models.exports`); workers only ever load the file.
 
 `RECIPE` names what this makes. Fingerprints name the model by the source's sha256 and `RECIPE`,
 not by the bytes written, so rebuilding the same export (another machine, another TensorFlow
@@ -18,32 +18,32 @@ import argparse
 import os
 
 import numpy as np
+import skimage.data
+from PIL import Image
 
 from model_building import export, import_published, quality
-from models import contract, registry, style_bank
+from models import contract, imaging, registry, style_bank
 
 RECIPE = registry.FAST_RECIPE
-MIN_SSIM = 0.95  # of the export against its source (the `fast` export measures far above it)
+MIN_SSIM = 0.95  # of the export against its source (benchmarks/results/optimize.json: far above)
 
 
-def _smooth_contents(count: int = 2, seed: int = 0) -> list[np.ndarray]:
-  rng = np.random.default_rng(seed)
-  side = contract.CONTENT_SIZE
-  contents = []
-  for _ in range(count):
-    y, x = np.mgrid[0:side, 0:side].astype(np.float32) / side
-    phase = rng.uniform(0, 2 * np.pi, 3)
-    contents.append(np.stack([0.5 + 0.4 * np.sin(6 * x + 3 * y + p) for p in phase], -1))
-  return [c.astype(np.float32) for c in contents]
+def _photos() -> list[np.ndarray]:
+  """Natural photos to check the export on: scikit-image's samples (the `building` extra has it).
+  Not generated pictures: on flat or purely smooth ones, whose outputs have almost no variance,
+  SSIM says little."""
+  return [imaging.content_input(Image.fromarray(picture))[0]
+          for picture in (skimage.data.astronaut(), skimage.data.chelsea())]
 
 
 def build(source: str, out: str) -> float:
   """Writes the export to `out`; returns its lowest SSIM against the source."""
-  contents = _smooth_contents()
+  contents = _photos()
   bank = list(style_bank.load().values())
   bottlenecks = [style.bottleneck for style in bank[::4]]
   model = import_published.load_published(source)
-  import_published.check_equivalence(model, source, contents[:1], bottlenecks[:1])
+  # Float rounding differs between the two runtimes: far under a 1/255 step all the same.
+  import_published.check_equivalence(model, source, contents[:1], bottlenecks[:1], min_psnr=80)
   data = export.to_tflite(model, 'int8-weights')
   partial = out + '.partial'
   with open(partial, 'wb') as f:

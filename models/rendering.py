@@ -23,7 +23,8 @@ MIME_TYPES = {'jpeg': 'image/jpeg', 'png': 'image/png', 'webp': 'image/webp',
 WITH_ALPHA = ('png', 'webp', 'avif')  # formats that keep the source's transparency
 BOX_MODES = ('fit', 'fill')
 CUTOUT_PARTS = ('foreground', 'background')  # what --cutout stylizes of a picture, by its alpha
-_ADDED_FIELDS = {'sizes': (), 'feather': 0, 'cutout': None}  # -> default (`Rendering.recipe`)
+_ADDED_FIELDS = {'sizes': ()}  # -> default (`Rendering.recipe`)
+_MASK_FIELDS = ('feather', 'cutout')  # in the fingerprints of masked pairs only
 _SRGB_BYTES = imaging.SRGB_BYTES
 
 
@@ -50,11 +51,13 @@ class Rendering:
     return FORMATS[self.fmt]
 
   def recipe(self) -> list:
-    """What a fingerprint covers: every field, except those added since catalogs were first
-    rendered while they keep their default, so upgrading the job re-renders nothing."""
+    """What a fingerprint covers of the rendering: every field, except those added since
+    catalogs were first rendered while they keep their default (upgrading the job re-renders
+    nothing), and the mask's, which only masked pairs' fingerprints cover."""
     fields = dataclasses.asdict(self)
     return sorted((name, value) for name, value in fields.items()
-                  if not (name in _ADDED_FIELDS and value == _ADDED_FIELDS[name]))
+                  if name not in _MASK_FIELDS
+                  and not (name in _ADDED_FIELDS and value == _ADDED_FIELDS[name]))
 
   def min_decode_side(self, masked: bool = False) -> int | None:
     """How small a JPEG may be decoded (see `imaging.decode`); None: at full size.
@@ -112,14 +115,12 @@ def finish(picture: Image.Image, r: Rendering, crop=None, source: Image.Image | 
 
   `source` (the content at the same size) is needed for `preserve_colour` and a `mask`
   (likewise: stylized where white, the source where black), `alpha` when the source had
-  transparency. A background stylized behind a cut-out (`cutout`) fills the transparency."""
+  transparency (None where a stylized backdrop fills it: `cutout` background)."""
   if r.preserve_colour:
     _, cb, cr = source.convert('YCbCr').split()
     picture = Image.merge('YCbCr', (picture.convert('L'), cb, cr)).convert('RGB')
   if mask is not None:
     picture = Image.composite(picture, source, mask)
-  if r.cutout == 'background':
-    alpha = None
   if crop:
     picture = picture.crop(crop)
     alpha = alpha.crop(crop) if alpha is not None else None

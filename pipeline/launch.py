@@ -45,9 +45,11 @@ class Plan:
 def prepare(job: options.JobSettings) -> Plan:
   _check_content(job.content, job.content_list)
   styles = _usable_styles(job) if job.styles or job.styles_list else []
-  blend_refs, blends = _blended_styles(job.blends, styles)
+  blend_names = frozenset(blend.name for blend in job.blends)
+  assigned, aliases = _assigned_styles(job.content_list, blend_names, styles)
+  # A blend's part named by a list row too is that row's style: one prediction, one id.
+  blend_refs, blends = _blended_styles(job.blends, styles + assigned)
   defaults = styles + blend_refs
-  assigned = _assigned_styles(job.content_list, frozenset(blends), defaults)
   if not defaults and not assigned:
     raise LaunchError('no styles: give --styles, --styles-list or --style-blend, or a "styles" '
                       'column in the --content-list')
@@ -58,8 +60,8 @@ def prepare(job: options.JobSettings) -> Plan:
       style_bank.is_builtin(ref.uri) for ref in styles + parts + assigned)
   styles = defaults + assigned
   assignment = incremental.Assignment(
-      tuple(ref.id for ref in defaults), {ref.uri: ref.id for ref in styles}) if job.content_list \
-      else None
+      tuple(ref.id for ref in defaults), {**aliases, **{ref.uri: ref.id for ref in styles}}
+  ) if job.content_list else None
   prediction, transfer = _verified_models(job.model, job.model_dir, needs_prediction)
   if not job.plan_only:  # a plan writes nothing
     _check_writable(job.output, job.run_id)
@@ -136,27 +138,39 @@ def _usable_styles(job: options.JobSettings) -> list[ImageRef]:
 
 
 def _assigned_styles(list_files, blend_names: frozenset[str], known: list[ImageRef]):
-  """The styles that list rows name (a "styles" column) and `known` lacks, as refs: read once,
-  distinct values only, so each is predicted once like any style. One that cannot be used keeps
-  its problem: the pairs of the rows naming it get dead letters, the job goes on."""
-  seen = {ref.uri for ref in known}
-  taken = {ref.id for ref in known}
-  refs = []
+  """(the styles that list rows name (a "styles" column) and `known` lacks, as refs; row
+  reference -> style id, for references that name a known style in other words). The column is
+  read once, distinct values only, so each style is predicted once like any. One that cannot be
+  used keeps its problem: the pairs of the rows naming it get dead letters, the job goes on."""
+  by_file = {_file_key(ref.uri): ref for ref in known}
+  refs, aliases = [], {}
   for list_file in list_files:
     try:
       named = inputs.named_styles(list_file, blend_names)
     except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
       raise LaunchError(f'--content-list {list_file!r}: {type(e).__name__}: {e}') from None
-    for uri in sorted(named - seen):
-      seen.add(uri)
-      refs.append(_assigned_style(uri, taken))
-      taken.add(refs[-1].id)
-  return refs
+    for uri in sorted(named):
+      if styles_branch.is_blend(uri) and uri[len(styles_branch.BLEND_PREFIX):] in blend_names:
+        continue  # a --style-blend: its ref is made with the blends
+      same = by_file.get(_file_key(uri))
+      if same is None:
+        same = by_file[_file_key(uri)] = _assigned_style(uri, {ref.id for ref in known})
+        refs.append(same)
+      if same.uri != uri:
+        aliases[uri] = same.id
+  return refs, aliases
+
+
+def _file_key(uri: str) -> str:
+  """One key for one file however it is spelled (`a/../b.jpg`, `./b.jpg`, `b.jpg`)."""
+  if FileSystems.get_scheme(uri) is not None or ':' in uri.split('/', 1)[0]:
+    return uri
+  return os.path.normpath(os.path.abspath(uri))
 
 
 def _assigned_style(uri: str, taken: set[str]) -> ImageRef:
-  """A style named in a list row: its id is its file stem (or built-in name), with a hash of its
-  URI where another style has that name."""
+  """A style named only in list rows. Its id is its file stem with a hash of its URI (or a
+  built-in style's name): stable whatever other rows name, so its outputs never move."""
   problem = None
   if styles_branch.is_blend(uri):
     problem = f'{uri!r}: no --style-blend has this name'
@@ -168,9 +182,11 @@ def _assigned_style(uri: str, taken: set[str]) -> ImageRef:
       problem = e.args[0]
   elif any(c in uri for c in '*?['):
     problem = f'{uri!r} is a pattern; a list row names single style pictures'
-  name = uri.split(':', 1)[1] if style_bank.is_builtin(uri) else inputs.file_stem(uri)
-  style_id = (name if inputs.SAFE_NAME.match(name) and name not in taken
-              and not layout.is_reserved(name) else f'{name}-{inputs.uri_hash(uri)}')
+  if style_bank.is_builtin(uri) and not problem:
+    name = uri.split(':', 1)[1]
+    style_id = name if name not in taken else f'{name}-{inputs.uri_hash(uri)}'
+  else:
+    style_id = f'{inputs.file_stem(uri.split(":", 1)[-1])}-{inputs.uri_hash(uri)}'
   return ImageRef(uri, style_id, problem, version=None if problem else _style_version(uri))
 
 
@@ -178,7 +194,7 @@ def _blended_styles(blends, styles: list[ImageRef]):
   """(a ref for each blend, blend id -> its (part ref, weight)s). A blend's version covers its
   parts' URIs, versions and weights, so a changed part or weight renders its outputs again."""
   taken = {ref.id for ref in styles}
-  by_uri = {ref.uri: ref for ref in styles}
+  by_file = {_file_key(ref.uri): ref for ref in styles}
   refs, members = [], {}
   for blend in blends:
     name = blend.name
@@ -190,10 +206,11 @@ def _blended_styles(blends, styles: list[ImageRef]):
     taken.add(name)
     parts = []
     for uri, weight in blend.parts:
-      if uri not in by_uri:
+      if _file_key(uri) not in by_file:
         _check_blend_part(name, uri)
-        by_uri[uri] = ImageRef(uri, f'_part-{inputs.uri_hash(uri)}', version=_style_version(uri))
-      parts.append((by_uri[uri], weight))
+        by_file[_file_key(uri)] = ImageRef(uri, f'_part-{inputs.uri_hash(uri)}',
+                                           version=_style_version(uri))
+      parts.append((by_file[_file_key(uri)], weight))
     recipe = [(ref.uri, ref.version, round(weight, 6)) for ref, weight in parts]
     version = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:16]
     refs.append(ImageRef(styles_branch.BLEND_PREFIX + name, name, version=version))

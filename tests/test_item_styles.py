@@ -9,6 +9,7 @@ from conftest import read_manifest
 
 from pipeline import launch, options
 from pipeline import run as job
+from transforms import inputs
 
 CONTENT = ['coffee.png', 'lion.jpg', 'grace_hopper.jpg', 'golden_gate_sq.jpg']
 
@@ -38,18 +39,19 @@ def test_rows_get_their_own_styles_blends_and_built_ins_and_only_those(
   args = ['--content-list', _list(tmp_path / 'lists' / 'catalog.parquet', styles),
           '--styles', str(cafe), '--style-blend', f'house={scream}:1,{cafe}:1',
           '--output', str(out), '--model', tiny_models, '--format', 'png', '--max-size', '256']
+  mine = f'mine-{inputs.uri_hash(str(tmp_path / "lists" / "mine.jpg"))}'  # named by rows only
   first = job.run(args).summary
   # coffee: mine + house; lion and golden_gate: the defaults (cafe and house); grace_hopper: a
   # style that cannot be read (a dead letter) and a built-in one.
   assert (first['pairs_expected'], first['pairs_written'], first['pairs_failed'],
           first['accounted']) == (8, 7, 1, True)
   assert _outputs(out) == {
-      'mine/coffee.png', 'house/coffee.png', 'van_gogh_night_cafe/lion.png', 'house/lion.png',
+      f'{mine}/coffee.png', 'house/coffee.png', 'van_gogh_night_cafe/lion.png', 'house/lion.png',
       'great_wave/grace_hopper.png', 'van_gogh_night_cafe/golden_gate_sq.png',
       'house/golden_gate_sq.png'}
   (failed,) = read_manifest(out, 'failures')
   assert (failed['content_id'], failed['stage']) == ('grace_hopper', 'read_style')
-  assert failed['style_id'] == 'gone'
+  assert failed['style_id'].startswith('gone-')
   page = (out / 'index.html').read_text()
   # 5 style columns (gone among them) x 4 pictures: 8 pairs, the other cells empty.
   assert page.count('<td class="written">') == 7 and page.count('<td></td>') == 5 * 4 - 8
@@ -62,7 +64,7 @@ def test_rows_get_their_own_styles_blends_and_built_ins_and_only_those(
   changed = job.run(args).summary
   assert (changed['pairs_expected'], changed['pairs_written'], changed['pairs_skipped'],
           changed['pairs_failed']) == (7, 1, 5, 1)
-  assert 'mine/lion.png' in _outputs(out)
+  assert f'{mine}/lion.png' in _outputs(out)
 
 
 def test_a_list_with_a_styles_column_needs_no_styles_flag_and_one_without_is_refused(
@@ -85,3 +87,27 @@ def test_a_list_with_a_styles_column_needs_no_styles_flag_and_one_without_is_ref
                                '--model', tiny_models])
   with pytest.raises(launch.LaunchError, match='no styles'):
     launch.prepare(settings)
+
+
+def test_a_blend_part_a_missing_blend_and_one_file_spelled_two_ways(shared, tiny_models, tmp_path):
+  images, out = shared / 'images', tmp_path / 'out'
+  (tmp_path / 'lists').mkdir()
+  (tmp_path / 'lists' / 'content').symlink_to(images / 'content')
+  (tmp_path / 'styles').mkdir()
+  cafe = tmp_path / 'styles' / 'cafe.jpg'
+  cafe.write_bytes((images / 'style' / 'van_gogh_night_cafe.jpg').read_bytes())
+  # coffee: a part of the blend; lion: a blend that does not exist; grace_hopper: --styles'
+  # file, spelled another way; golden_gate: the defaults.
+  styles = ['builtin:great_wave', 'blend:nope', '../styles/./cafe.jpg', None]
+  args = ['--content-list', _list(tmp_path / 'lists' / 'catalog.parquet', styles),
+          '--styles', str(cafe), '--style-blend', f'house={cafe}:1,builtin:great_wave:1',
+          '--output', str(out), '--model', tiny_models, '--format', 'png', '--max-size', '128',
+          '--gallery-rows', '0']
+  summary = job.run(args).summary
+  assert (summary['pairs_expected'], summary['pairs_written'], summary['pairs_failed'],
+          summary['accounted']) == (5, 4, 1, True)
+  assert summary['styles_predicted'] == 1  # cafe, once; great_wave comes from the bank
+  assert _outputs(out) == {'great_wave/coffee.png', 'cafe/grace_hopper.png',
+                           'cafe/golden_gate_sq.png', 'house/golden_gate_sq.png'}
+  (failed,) = read_manifest(out, 'failures')
+  assert failed['content_id'] == 'lion' and "no --style-blend has this name" in failed['message']

@@ -67,14 +67,20 @@ def test_cutout_background_paints_a_backdrop_behind_a_cut_out(shared, tiny_model
   cut_out.putalpha(alpha)
   (tmp_path / 'in').mkdir()
   cut_out.save(tmp_path / 'in' / 'product.png')
+  cut_out.save(tmp_path / 'in' / 'masked.png')
+  Image.new('L', (8, 8), 255).save(tmp_path / 'in' / 'all.png')
+  # masked.png has a mask of its own, which wins over --cutout: its transparency stays.
+  (tmp_path / 'in' / 'list.csv').write_text(
+      'uri,id,mask\nproduct.png,product,\nmasked.png,masked,all.png\n')
   out = tmp_path / 'out'
-  summary = job.run(['--content', str(tmp_path / 'in' / '*.png'), '--output', str(out),
+  summary = job.run(['--content-list', str(tmp_path / 'in' / 'list.csv'), '--output', str(out),
                      '--styles', str(shared / 'images' / 'style' / 'munch_the_scream.jpg'),
                      '--model', tiny_models, '--format', 'png', '--max-size', str(SIDE),
                      '--cutout', 'background', '--gallery-rows', '0']).summary
-  assert summary['pairs_written'] == 1
-  (path,) = (out / 'munch_the_scream').glob('*.png')
-  with Image.open(path) as picture:
+  assert summary['pairs_written'] == 2
+  with Image.open(out / 'munch_the_scream' / 'masked.png') as picture:
+    assert picture.mode == 'RGBA'
+  with Image.open(out / 'munch_the_scream' / 'product.png') as picture:
     assert picture.mode == 'RGB'  # opaque: the backdrop fills what was transparent
     result = np.asarray(picture, np.float32)
   product = np.asarray(cut_out.convert('RGB'), np.float32)

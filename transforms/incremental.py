@@ -43,8 +43,11 @@ def fingerprint(content: ImageRef, style: ImageRef, strength: float,
                 models_sha256: tuple[str, str], render: Rendering) -> str:
   recipe = [content.uri, content.version, style.uri, style.version, strength, *models_sha256,
             render.recipe()]
-  if content.mask:  # only then: pairs without a mask keep the fingerprints they had
-    recipe.append([content.mask, content.mask_version])
+  # Masks only where used: pairs without one keep the fingerprints they had, whatever --feather.
+  if content.mask:
+    recipe.append([content.mask, content.mask_version, render.feather])
+  elif render.cutout:
+    recipe.append(['cutout', render.cutout, render.feather])
   return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:20]
 
 
@@ -216,7 +219,11 @@ class PlanPairs(beam.DoFn):
     # No ref: the outputs of a picture no longer in the catalog, nothing to plan.
     keeper = min((uri for uri, _, _ in rows), default=None)
     for same in rows.values():
-      listed = same[0]
+      # Rows of one picture that disagree on its version or mask: the smallest value, whatever
+      # order the rows arrive in, so the fingerprint does not flip from run to run.
+      listed = dataclasses.replace(
+          same[0], version=min((r.version for r in same if r.version), default=None),
+          mask=min((r.mask for r in same if r.mask), default=None))
       self._contents.inc()
       assigned = [self.assigned(ref, styles) for ref in same]
       style_ids = sorted({style_id for ids, _ in assigned for style_id in ids})

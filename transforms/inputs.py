@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import typing
@@ -121,15 +122,25 @@ def read_list_file(list_uri: str, blend_names: frozenset[str] = frozenset()):
                 if line.strip() and not line.lstrip().startswith('#'))
     for number, (uri, given_id, version, styles, mask_cell) in enumerate(rows, 1):
       assigned = _style_refs(folder, styles, blend_names)
-      mask = (_relative_to(folder, str(mask_cell).strip()) if mask_cell not in (None, "")
-              else None)
+      mask = _cell(mask_cell)
+      mask = _relative_to(folder, mask) if mask else None
       if not isinstance(uri, str) or '\ufffd' in uri:
         yield ListRow(f'{list_uri}#row{number}', None,
                       f'row {number} has no usable "uri": {uri!r:.100}', styles=assigned)
       elif uri.strip():
-        given = str(given_id).strip() if given_id not in (None, '') else None
-        listed = f'listed:{str(version).strip()}' if version not in (None, '') else None
-        yield ListRow(_relative_to(folder, uri.strip()), given, None, listed, assigned, mask)
+        listed = f'listed:{_cell(version)}' if _cell(version) else None
+        yield ListRow(_relative_to(folder, uri.strip()), _cell(given_id), None, listed, assigned,
+                      mask)
+
+
+def _cell(value) -> str | None:
+  """A cell as text; None when empty. What exports make of missing values (NaN, blanks) is
+  empty, and a whole number a float column holds (`123.0`, pandas' way with gaps) is `123`."""
+  if value is None or (isinstance(value, float) and math.isnan(value)):
+    return None
+  if isinstance(value, float) and value.is_integer():
+    value = int(value)
+  return str(value).strip() or None
 
 
 def named_styles(list_uri: str, blend_names: frozenset[str] = frozenset()) -> set[str]:
@@ -165,7 +176,9 @@ def _parquet_rows(raw, list_uri: str):
 def _style_refs(folder: str, styles, blend_names: frozenset[str]) -> tuple[str, ...] | None:
   """A row's `styles` cell as style references: blend names as `blend:NAME`, the rest as
   `--styles` takes them, relative paths relative to the list file."""
-  if styles is None or not str(styles).strip():
+  if isinstance(styles, (list, tuple)):  # an array column (BigQuery's ARRAY<STRING>)
+    styles = STYLE_SEPARATOR.join(str(s) for s in styles if _cell(s))
+  if _cell(styles) is None:
     return None
   refs = []
   for part in map(str.strip, str(styles).split(STYLE_SEPARATOR)):

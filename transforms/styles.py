@@ -91,7 +91,8 @@ class PredictStyles(beam.PTransform):
     self._predict = PredictStyle(model, num_threads, max_pixels, max_bytes)
 
   def expand(self, pbegin):
-    plain = [ref for ref in self._refs if not is_blend(ref.uri)]
+    # A blend ref with a problem (a list row naming no such blend) is predicted: that fails it.
+    plain = [ref for ref in self._refs if not is_blend(ref.uri) or ref.problem]
     parts = {ref.uri: ref for members in self._blends.values() for ref, _ in members}
     only_parts = [ref for uri, ref in parts.items() if uri not in {r.uri for r in plain}]
     predicted = (pbegin
@@ -103,7 +104,8 @@ class PredictStyles(beam.PTransform):
     blends = self._blends
     return ((predicted | 'OwnStyles' >> beam.Filter(lambda item: item[0] in own),
              pbegin
-             | 'BlendRefs' >> beam.Create([ref for ref in self._refs if is_blend(ref.uri)])
+             | 'BlendRefs' >> beam.Create([ref for ref in self._refs
+                                           if is_blend(ref.uri) and not ref.problem])
              | 'Mix' >> beam.Map(lambda ref, predicted: mix(ref, blends[ref.id], predicted),
                                  predicted=beam.pvalue.AsDict(predicted)))
             | 'AllStyles' >> beam.Flatten())

@@ -70,11 +70,14 @@ class LoadContent(beam.DoFn):
         stage = 'read_mask'
         mask_data = read_bytes(ref.mask, self._max_bytes, imaging.check_signature)
         stage = 'decode_mask'
-        mask = rendering.mask_at(_framed(imaging.decode(mask_data, self._max_pixels).image,
-                                         render.frame), size, render)
+        # Transparent parts of a mask count as black: keep the source there.
+        mask_image = imaging.decode(mask_data, self._max_pixels, background=(0, 0, 0)).image
+        mask = rendering.mask_at(_framed(mask_image, render.frame), size, render)
         stage = 'decode'
       elif render.cutout:
         mask = rendering.mask_at(rendering.cutout_mask(alpha, render), size, render)
+        if render.cutout == 'background':
+          alpha = None  # the stylized backdrop fills the transparency
       own_style = (imaging.style_input(decoded.image) if todo.needs_own_bottleneck()
                    else None)
       working = (tiling.working_input(decoded.image, render.frame, render.working_size)

@@ -251,3 +251,39 @@ def test_a_style_the_run_lacks_and_a_row_without_styles_are_dead_letters(tmp_pat
   assert failure.style_id is None and 'names no styles' in failure.message
   assert [o.value for o in outputs if getattr(o, 'tag', None) == PLANNED] == [1]
   assert not [o for o in outputs if isinstance(o, ContentToDo)]
+
+
+@pytest.mark.parametrize('strength, render, expected', [
+    (1.0, Rendering(), 'f0b546b907313631641d'),
+    (0.5, Rendering(fmt='png', max_size=512), 'd7357d2768075873d7bf'),
+])
+def test_fingerprints_of_pairs_without_the_newer_options_are_what_they_always_were(
+    strength, render, expected):
+  """Computed with the code before sizes, masks and built models existed: a catalog rendered
+  then is not rendered again by an upgrade, whatever --feather or --cutout say."""
+  assert fingerprint(CONTENT, STYLE, strength, MODELS, render) == expected
+  feathered = dataclasses.replace(render, feather=4)  # no mask to feather: the same
+  assert fingerprint(CONTENT, STYLE, strength, MODELS, feathered) == expected
+  cut = dataclasses.replace(render, cutout='background')  # every pair masked by its alpha
+  assert fingerprint(CONTENT, STYLE, strength, MODELS, cut) != expected
+
+
+def test_a_masked_pairs_fingerprint_covers_its_mask_and_feather():
+  masked = dataclasses.replace(CONTENT, mask='/in/m.png', mask_version='1@1')
+  base = fingerprint(masked, STYLE, 1.0, MODELS, DEFAULT)
+  assert base != fingerprint(CONTENT, STYLE, 1.0, MODELS, DEFAULT)
+  assert base != fingerprint(dataclasses.replace(masked, mask_version='2@2'), STYLE, 1.0, MODELS,
+                             DEFAULT)
+  assert base != fingerprint(masked, STYLE, 1.0, MODELS, Rendering(feather=3))
+  # A row's own mask wins over --cutout: the cutout does not change its fingerprint.
+  assert base == fingerprint(masked, STYLE, 1.0, MODELS, Rendering(cutout='foreground'))
+
+
+def test_rows_of_one_picture_that_disagree_on_its_mask_take_the_smallest_in_any_order(tmp_path):
+  rows = [dataclasses.replace(CONTENT, mask=None),
+          dataclasses.replace(CONTENT, mask='/in/b.png', mask_version='1@1'),
+          dataclasses.replace(CONTENT, mask='/in/a.png', mask_version='1@1')]
+  step = PlanPairs(str(tmp_path), DEFAULT, (1.0,), MODELS)
+  for order in (rows, rows[::-1], rows[1:] + rows[:1]):
+    (todo,) = [o for o in _planned(step, order, styles(STYLE)) if isinstance(o, ContentToDo)]
+    assert todo.ref.mask == '/in/a.png'

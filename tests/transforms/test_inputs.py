@@ -162,6 +162,26 @@ def test_a_styles_column_assigns_a_rows_own_styles(tmp_path, name):
 
 
 def test_a_list_without_a_styles_column_is_not_read_for_styles(tmp_path):
+  import csv
   path = tmp_path / 'list.csv'
-  path.write_text('uri,id\na.jpg,1\n' + 'not,"a well formed\n' * 3)
+  # A field over the csv module's limit: reading the rows would raise; the header alone does not.
+  path.write_text('uri,id\na.jpg,' + 'x' * (csv.field_size_limit() + 10) + '\n')
+  with pytest.raises(csv.Error):
+    list(inputs.read_list_file(str(path)))
   assert inputs.named_styles(str(path)) == set()
+
+
+def test_cells_as_exports_write_them_missing_values_arrays_and_whole_floats(tmp_path):
+  """pandas writes an integer column with gaps as floats and gaps as NaN; BigQuery exports an
+  ARRAY<STRING> as a list; blanks are empty."""
+  path = _parquet(tmp_path / 'list.parquet', {
+      'uri': ['a.jpg', 'b.jpg', 'c.jpg'],
+      'id': [123.0, float('nan'), 7.5],
+      'version': [float('nan'), 2.0, None],
+      'styles': [['x.jpg', 'builtin:great_wave'], [], None],
+      'mask': ['  ', None, 'm.png']})
+  rows = list(inputs.read_list_file(path))
+  assert [r.id for r in rows] == ['123', None, '7.5']
+  assert [r.version for r in rows] == [None, 'listed:2', None]
+  assert [r.styles for r in rows] == [(str(tmp_path / 'x.jpg'), 'builtin:great_wave'), None, None]
+  assert [r.mask for r in rows] == [None, None, str(tmp_path / 'm.png')]
