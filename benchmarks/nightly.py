@@ -214,9 +214,10 @@ def history(work: pathlib.Path, models: pathlib.Path, pairs: int, after: list[in
               f'{max(after)} no-op re-runs, every one a real run of the job',
       'first_run': first,
       'no_op_after': {str(n): reruns[n - 1] for n in after},
-      'ratio_last_over_first': {
+      'ratio_last_over_first': {  # no worker processes with --engine in_memory: no worker ratio
           key: round(reruns[max(after) - 1][key] / base[key], 3)
-          for key in ('seconds', 'cpu_seconds', 'runner_peak_rss_mib', 'worker_peak_rss_mib')},
+          for key in ('seconds', 'cpu_seconds', 'runner_peak_rss_mib', 'worker_peak_rss_mib')
+          if base[key]},
       'every_no_op_seconds': [run['seconds'] for run in reruns],
       'manifest_bytes_after': _bytes(pathlib.Path(output) / '_manifest'),
       'state_bytes_after': _bytes(pathlib.Path(output) / '_state'),
