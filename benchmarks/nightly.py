@@ -320,6 +320,8 @@ def requests(work: pathlib.Path, models: pathlib.Path, step: int = 10) -> dict:
   sys.path.insert(0, str(ROOT / 'tests'))
   import gcs_emulator  # noqa: PLC0415 - the tests' emulator, started here as there
   figures = {}
+  shutil.rmtree(work / 'emulator', ignore_errors=True)
+  (work / 'emulator').mkdir(parents=True)
   with gcs_emulator.running(work / 'emulator') as emulator:
     env = dict(os.environ)
     for variant in ('glob', 'list'):
