@@ -324,7 +324,9 @@ def requests(work: pathlib.Path, models: pathlib.Path, step: int = 10) -> dict:
   (work / 'emulator').mkdir(parents=True)
   with gcs_emulator.running(work / 'emulator') as emulator:
     env = dict(os.environ)
-    for variant in ('glob', 'list'):
+    # The gallery checks each output it shows that this run skipped (one request each, at most
+    # --gallery-rows pictures x their pairs): a fixed bound, measured apart from the pairs.
+    for variant in ('glob', 'list', 'glob_with_gallery'):
       bucket = emulator.create_bucket(f'bench-{variant}-{uuid.uuid4().hex[:8]}')
       local = work / f'requests-{variant}'
       shutil.rmtree(local, ignore_errors=True)
@@ -339,12 +341,13 @@ def requests(work: pathlib.Path, models: pathlib.Path, step: int = 10) -> dict:
           for i in range(start, start + added):
             emulator.upload(local / 'content' / f'{i:07d}.png',
                             f'gs://{bucket}/content/{i:07d}.png', 'image/png')
-        content = ['--content', f'gs://{bucket}/content/*.png']
+        content = ['--content', f'gs://{bucket}/content/*.png',
+                   *([] if variant.endswith('gallery') else ['--gallery-rows', '0'])]
         if variant == 'list':
           pictures = len(list((local / 'content').glob('*.png')))
           rows = '\n'.join(f'content/{i:07d}.png,p{i:07d},v1' for i in range(pictures))
           emulator.upload(f'uri,id,version\n{rows}\n'.encode(), f'gs://{bucket}/list.csv')
-          content = ['--content-list', f'gs://{bucket}/list.csv']
+          content = ['--content-list', f'gs://{bucket}/list.csv', '--gallery-rows', '0']
         before = len(emulator.requests())
         run = run_job(job_args(content, f'gs://{bucket}/styles/*.png', output, models), output,
                       env)
@@ -366,7 +369,9 @@ def requests(work: pathlib.Path, models: pathlib.Path, step: int = 10) -> dict:
               f'per variant: {step} new pictures, a no-op, {step} more new, a no-op. Per new '
               'pair = (run 3 - run 2) / its new pairs; per skipped pair = (run 4 - run 2) / the '
               'skipped pairs it adds; requests counted from the emulator\'s log. glob: '
-              '--content gs://.../*.png; list: a CSV list file with a version column.',
+              '--content gs://.../*.png; list: a CSV list file with a version column; both '
+              'without the gallery (--gallery-rows 0), whose checks are bounded by its size '
+              'and shown apart: glob_with_gallery, every picture shown.',
       **figures,
   }
 

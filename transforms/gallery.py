@@ -30,7 +30,7 @@ from transforms.records import (
   ManifestRow,
   content_key,
 )
-from transforms.storage import match, read_bytes, write_bytes
+from transforms.storage import exists, read_bytes, write_bytes
 
 THUMBNAIL_SIDE = 192
 
@@ -53,7 +53,7 @@ def _write_thumbnail(row, output: str) -> None:
   relative = row.output_uri[len(output.rstrip('/')) + 1:]
   thumbnail = FileSystems.join(output, thumbnail_path(relative))
   try:
-    if row.status == SKIPPED and match(thumbnail, limit=1):
+    if row.status == SKIPPED and exists(thumbnail):
       Metrics.counter(METRICS_NAMESPACE, 'thumbnails_kept').inc()
       return
     write_bytes(thumbnail, thumbnail_bytes(read_bytes(row.output_uri)), 'image/jpeg')
@@ -79,7 +79,7 @@ def _write_source_thumbnail(rows: list[ManifestRow], output: str) -> None:
     return
   thumbnail = FileSystems.join(output, source_thumbnail_path(first.content_id))
   try:
-    if not any(row.status == WRITTEN for row in rows) and match(thumbnail, limit=1):
+    if not any(row.status == WRITTEN for row in rows) and exists(thumbnail):
       return
     data = read_bytes(first.content_uri, imaging.DEFAULT_MAX_BYTES, imaging.check_signature)
     small = imaging.decode(data, min_side=THUMBNAIL_SIDE).image

@@ -125,6 +125,15 @@ def write_bytes(uri: str, data: bytes, mime_type: str = 'application/octet-strea
       FileSystems.delete([partial])
 
 
+@_with_retries
+def exists(uri: str) -> bool:
+  """Whether a file is there: on gs:// one request (Beam's FileSystems makes three or four)."""
+  if FileSystems.get_scheme(uri) == 'gs':
+    bucket, name = uri[len('gs://'):].split('/', 1)
+    return client().bucket(bucket).blob(name).exists()
+  return FileSystems.exists(uri)
+
+
 @dataclasses.dataclass(frozen=True)
 class Found:
   """A file a pattern matched: its version (size@mtime), or why it cannot be read as a file."""

@@ -30,3 +30,16 @@ def test_a_local_pattern_is_one_walk(tmp_path):
   (tmp_path / 'a.jpg').write_bytes(b'x')
   (shard,) = storage.listing_shards(f'{tmp_path}/*.jpg')
   assert [f.path for f in storage.match_shard(shard)] == [f'{tmp_path}/a.jpg']
+
+
+def test_an_existence_check_is_one_request(gcs_emulator, gcs_bucket, tmp_path):
+  """The gallery checks each thumbnail it keeps: one request, where FileSystems makes several."""
+  there = f'gs://{gcs_bucket}/g/there.jpg'
+  gcs_emulator.upload(b'x', there)
+  storage.exists(there)  # this thread's client, made once, looks up the bucket the first time
+  for uri, expected in ((there, True), (f'gs://{gcs_bucket}/g/absent.jpg', False)):
+    before = len(gcs_emulator.requests())
+    assert storage.exists(uri) is expected
+    assert len(gcs_emulator.requests()) - before == 1, gcs_emulator.requests()[before:]
+  (tmp_path / 'here.jpg').write_bytes(b'x')
+  assert storage.exists(str(tmp_path / 'here.jpg')) and not storage.exists(str(tmp_path / 'no'))
