@@ -82,10 +82,12 @@ class Inputs:
       sys.exit(f'{shared} is missing: this benchmark needs the shared test assets (the published '
                'Magenta models and real photos). Put them at ../shared next to the repository '
                'or pass --shared PATH.')
-    from models import registry
+    from models import exports, registry
     model_set = registry.resolve_model_set(MODEL, str(self.models))
     self.prediction = pathlib.Path(model_set.prediction.uri)
-    self.transfer = pathlib.Path(model_set.transfer.uri)
+    transfer = model_set.transfer  # a built one (the default) is built or taken from the cache
+    self.transfer = pathlib.Path(exports.local_build(transfer)[0] if transfer.built_from
+                                 else transfer.uri)
     missing = [str(p) for p in [self.prediction, self.transfer, *self.photos, *self.styles]
                if not p.is_file()]
     if missing:
@@ -449,6 +451,7 @@ def code_version() -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
+  global MODEL  # noqa: PLW0603 - one setting the whole script reads
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--shared', type=pathlib.Path, default=DEFAULT_SHARED,
                       help='the shared test assets (default: ../shared next to the repository)')
@@ -463,9 +466,12 @@ def main(argv: list[str] | None = None) -> None:
                            'the job\'s fixed start-up cost weighs less; default: 1)')
   parser.add_argument('--breakdown', action='store_true',
                       help='also time each per-picture step alone, outside Beam')
+  parser.add_argument('--model', default=MODEL,
+                      help=f'the model set of (a) and (b) (default: {MODEL}, as committed)')
   parser.add_argument('--out', type=pathlib.Path, default=DEFAULT_OUT,
                       help='results file (default: benchmarks/results/throughput.json)')
   args = parser.parse_args(argv)
+  MODEL = args.model
   if args.repeats < 1:
     parser.error('--repeats must be >= 1')
   if args.copies < 1:
