@@ -111,3 +111,13 @@ def test_a_blend_part_a_missing_blend_and_one_file_spelled_two_ways(shared, tiny
                            'cafe/golden_gate_sq.png', 'house/golden_gate_sq.png'}
   (failed,) = read_manifest(out, 'failures')
   assert failed['content_id'] == 'lion' and "no --style-blend has this name" in failed['message']
+
+
+def test_a_damaged_parquet_list_stops_the_job_at_launch(tiny_models, tmp_path):
+  damaged = tmp_path / 'catalog.parquet'
+  damaged.write_bytes(b'PAR1 this is not a whole Parquet file')
+  settings, _ = options.parse(['--content-list', str(damaged), '--styles', 'builtin:great_wave',
+                               '--output', str(tmp_path / 'out'), '--model', tiny_models])
+  with pytest.raises(launch.LaunchError, match='--content-list .*catalog.parquet'):
+    launch.prepare(settings)
+  assert not (tmp_path / 'out').exists()

@@ -41,6 +41,9 @@ def test_a_mask_column_stylizes_only_where_white_and_a_missing_mask_is_a_dead_le
       2, 1, True)
   (failed,) = read_manifest(out, 'failures')
   assert (failed['content_id'], failed['stage']) == ('lion', 'read_mask')
+  notes = {row['content_id']: row['notes'] for row in read_manifest(out)
+           if row['status'] == 'written'}
+  assert notes == {'coffee': [f'masked by {tmp_path / "left.png"}'], 'plain': []}
   masked = _pixels(out / 'munch_the_scream' / 'coffee.png')
   plain = _pixels(out / 'munch_the_scream' / 'plain.png')
   source = _source(shared)

@@ -46,6 +46,11 @@ def test_sizes_with_a_box_stop_the_job_at_launch(capsys):
     options.parse(['--content', 'x.jpg', '--styles', 'y.jpg', '--output', 'out',
                    '--sizes', '480,960', '--box', '800x800'])
   assert '--sizes and --box' in capsys.readouterr().err
+  for bad in ('0,480', 'wide', '480,,960'):
+    with pytest.raises(SystemExit):
+      options.parse(['--content', 'x.jpg', '--styles', 'y.jpg', '--output', 'out',
+                     '--sizes', bad])
+    assert '--sizes' in capsys.readouterr().err
   settings, _ = options.parse(['--content', 'x.jpg', '--styles', 'y.jpg', '--output', 'out',
                                '--sizes', '960,480,960'])
   assert settings.rendering.sizes == (480, 960)

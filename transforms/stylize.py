@@ -65,8 +65,9 @@ class LoadContent(beam.DoFn):
                 if render.preserve_colour or ref.mask or render.cutout else None)
       alpha = (None if decoded.alpha is None
                else _framed(decoded.alpha, render.frame).resize(size, imaging.RESAMPLE))
-      mask = None
+      mask, notes = None, decoded.notes
       if ref.mask:  # the row's own mask wins over --cutout
+        notes += (f'masked by {ref.mask}',)
         stage = 'read_mask'
         mask_data = read_bytes(ref.mask, self._max_bytes, imaging.check_signature)
         stage = 'decode_mask'
@@ -75,6 +76,7 @@ class LoadContent(beam.DoFn):
         mask = rendering.mask_at(_framed(mask_image, render.frame), size, render)
         stage = 'decode'
       elif render.cutout:
+        notes += (f'cutout {render.cutout}',)
         mask = rendering.mask_at(rendering.cutout_mask(alpha, render), size, render)
         if render.cutout == 'background':
           alpha = None  # the stylized backdrop fills the transparency
@@ -90,7 +92,7 @@ class LoadContent(beam.DoFn):
       return
     self._read.inc()
     yield ContentImage(todo=todo, network_input=network_input, box=box, size=size, crop=crop,
-                       source=source, alpha=alpha, mask=mask, notes=decoded.notes,
+                       source=source, alpha=alpha, mask=mask, notes=notes,
                        style_input=own_style,
                        working=working, exif=decoded.exif)
 

@@ -6,6 +6,8 @@ pictures and the tiny generated models: what each yields, and each dead letter's
 """
 from __future__ import annotations
 
+import dataclasses
+
 import apache_beam as beam
 import faults
 import numpy as np
@@ -308,3 +310,29 @@ def test_a_pair_the_network_refuses_is_a_stylize_dead_letter(tmp_path, styles, m
   assert (failure.stage, failure.error_type, failure.style_id) == ('stylize', 'BadModelInput',
                                                                    'odd')
   assert '100 finite floats' in failure.message
+
+
+def test_a_mask_that_is_not_a_picture_and_a_cutout_without_transparency_are_dead_letters(
+    tmp_path):
+  gradient_picture(64, 48).save(tmp_path / 'photo.png')
+  (tmp_path / 'mask.png').write_bytes(b'not a picture at all')
+  masked = todo(tmp_path / 'photo.png', style_ids=('warm', 'cool'))
+  masked = dataclasses.replace(masked, ref=dataclasses.replace(
+      masked.ref, mask=str(tmp_path / 'mask.png')))
+  outputs = load(masked)
+  assert main_outputs(outputs) == []
+  assert [(f.style_id, f.stage) for f in dead_letters(outputs)] == [
+      ('cool', 'decode_mask'), ('warm', 'decode_mask')]
+  (failure,) = dead_letters(load(todo(tmp_path / 'photo.png'), Rendering(cutout='background')))
+  assert failure.stage == 'decode' and 'needs a picture with transparency' in failure.message
+
+
+def test_a_masked_picture_says_so_in_its_notes(tmp_path):
+  gradient_picture(64, 48).save(tmp_path / 'photo.png')
+  Image.new('L', (8, 8), 255).save(tmp_path / 'mask.png')
+  item = todo(tmp_path / 'photo.png')
+  item = dataclasses.replace(item, ref=dataclasses.replace(item.ref,
+                                                           mask=str(tmp_path / 'mask.png')))
+  (content,) = load(item)
+  assert content.notes == (f'masked by {tmp_path / "mask.png"}',)
+  assert content.mask.size == content.size and content.source.size == content.size
