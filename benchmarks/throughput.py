@@ -42,6 +42,8 @@ import tempfile
 import time
 from queue import Empty
 
+from benchmarks import record
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = ROOT.parent / 'shared'
 DEFAULT_OUT = ROOT / 'benchmarks' / 'results' / 'throughput.json'
@@ -415,17 +417,12 @@ def _jpeg(picture, kwargs) -> bytes:
 # --- the results file -----------------------------------------------------------------------------
 
 def machine() -> dict:
-  model = 'unknown'
-  with contextlib.suppress(OSError):
-    for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
-      if line.startswith('model name'):
-        model = line.split(':', 1)[1].strip()
-        break
+  """The machine, with the CPU's model and int8/float features (`record.cpu`)."""
   load = None
   with contextlib.suppress(OSError):
     load = [float(x) for x in pathlib.Path('/proc/loadavg').read_text().split()[:3]]
   return {'nproc': os.cpu_count(), 'usable_cpus': len(os.sched_getaffinity(0)),
-          'cpu_model': model, 'arch': platform.machine(), 'python': platform.python_version(),
+          **record.cpu(), 'arch': platform.machine(), 'python': platform.python_version(),
           'loadavg_at_start': load}
 
 
