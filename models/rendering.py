@@ -67,12 +67,18 @@ class Rendering:
     network's own size (a 20-megapixel JPEG then decodes at 1/4 or 1/8 scale, much faster).
     """
     network_side = max(self.working_size, imaging.CONTENT_SIZE)
-    if not (self.preserve_colour or masked or self.cutout):
+    if self.network_only(masked):
       return network_side
     if self.sizes:
       return None  # a tall picture's long side is not known from its widths
     wanted = max(self.box) if self.box else self.max_size
     return max(wanted, network_side) if wanted else None
+
+
+  def network_only(self, masked: bool = False) -> bool:
+    """Whether every output pixel comes from the network: then a picture is needed only as large
+    as the network's input (`imaging.decode`'s `frame`)."""
+    return not (self.preserve_colour or masked or self.cutout)
 
 
 def output_size(full_size: tuple[int, int], r: Rendering

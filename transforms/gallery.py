@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import bisect
 import html
-import io
 import logging
 import urllib.parse
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from PIL import Image
 
 from models import imaging, rendering
 from transforms import layout
@@ -36,13 +34,11 @@ THUMBNAIL_SIDE = 192
 
 
 def thumbnail_bytes(encoded: bytes) -> bytes:
-  """A small JPEG of an encoded output (transparency shown on white)."""
-  small = Image.open(io.BytesIO(encoded))
-  small.draft('RGB', (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-  small = small.convert('RGBA')
+  """A small JPEG of an encoded picture (transparency shown on white). A JPEG is decoded only
+  about as large as the thumbnail."""
+  small = imaging.decode(encoded, min_side=THUMBNAIL_SIDE, frame='fit').image
   small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-  flat = rendering.finish(small.convert('RGB'), rendering.Rendering(), alpha=small.getchannel('A'))
-  return rendering.encode(flat, rendering.Rendering(jpeg_quality=80))
+  return rendering.encode(small, rendering.Rendering(jpeg_quality=80))
 
 
 def _write_thumbnail(row, output: str) -> None:
@@ -82,10 +78,7 @@ def _write_source_thumbnail(rows: list[ManifestRow], output: str) -> None:
     if not any(row.status == WRITTEN for row in rows) and exists(thumbnail):
       return
     data = read_bytes(first.content_uri, imaging.DEFAULT_MAX_BYTES, imaging.check_signature)
-    small = imaging.decode(data, min_side=THUMBNAIL_SIDE).image
-    small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-    write_bytes(thumbnail, rendering.encode(small, rendering.Rendering(jpeg_quality=80)),
-                'image/jpeg')
+    write_bytes(thumbnail, thumbnail_bytes(data), 'image/jpeg')
   except Exception as e:  # noqa: BLE001 - the gallery is best effort
     logging.warning('thumbnail of source %s not written: %s', first.content_uri, e)
 

@@ -54,9 +54,11 @@ class LoadContent(beam.DoFn):
       data = read_bytes(ref.uri, self._max_bytes, imaging.check_signature)
       stage = 'decode'
       render = self._render
-      decoded = imaging.decode(data, self._max_pixels, render.min_decode_side(bool(ref.mask)),
-                               render.background, render.keep_metadata)
-      network_input, box = imaging.content_input(decoded.image, render.frame)
+      masked = bool(ref.mask)
+      decoded = imaging.decode(data, self._max_pixels, render.min_decode_side(masked),
+                               render.background, render.keep_metadata,
+                               render.frame if render.network_only(masked) else None)
+      network_input, box = imaging.content_input(decoded.image, render.frame, decoded.full_size)
       size, crop = rendering.output_size(decoded.full_size, render)
       if size[0] * size[1] > self._max_pixels:  # e.g. a sliver filling a box: a huge frame
         raise imaging.ImageError(f'the output frame would be {size[0]}x{size[1]} pixels, over '

@@ -93,6 +93,51 @@ def test_large_jpeg_is_decoded_at_reduced_scale():
   assert decoded.image.size == (1000, 750)  # 1/4 scale: the smallest with both sides >= 2 * 250
 
 
+@pytest.mark.parametrize('size, frame, decoded_size', [
+    ((1024, 683), 'fit', (512, 342)),  # a catalog JPEG: half scale, long side still >= 384
+    ((1024, 683), 'square', (1024, 683)),  # 683 // 2 < 384: the short side needs it whole
+    ((2048, 1366), 'square', (1024, 683)),
+    ((6000, 800), 'fit', (750, 100)),  # a panorama: only its long side matters to "fit"
+    ((700, 500), 'fit', (700, 500)),
+])
+def test_a_frame_decodes_a_jpeg_only_as_large_as_that_frame_of_the_network_needs(
+    size, frame, decoded_size):
+  data = _encoded(gradient_picture(*size), 'JPEG', quality=90)
+  decoded = imaging.decode(data, min_side=384, frame=frame)
+  assert decoded.full_size == size
+  assert decoded.image.size == decoded_size
+  tensor, box = imaging.content_input(decoded.image, frame, decoded.full_size)
+  assert tensor.shape == (384, 384, 3)
+  if frame == 'fit':  # the box follows the source's own aspect, not the decoded rounding
+    width, height = imaging.scaled(size, 384)
+    assert (box[2] - box[0], box[3] - box[1]) == (width, height)
+
+
+def test_a_rotated_jpeg_decoded_for_a_frame_is_upright_at_its_full_size():
+  exif = Image.Exif()
+  exif[0x0112] = 6
+  data = _encoded(gradient_picture(1200, 800), 'JPEG', exif=exif, quality=90)
+  decoded = imaging.decode(data, min_side=384, frame='fit')
+  assert decoded.full_size == (800, 1200)
+  assert decoded.image.size == (400, 600)
+
+
+def test_the_reduced_decode_gives_the_network_nearly_the_same_input(shared):
+  """Decoding at the frame's scale is a shortcut, not a different picture: on real photos the
+  network input differs from the full decode's by far less than a visible step."""
+  for name in ('dog_on_lava_field.jpg', 'lion.jpg', 'person_on_rocks_large.jpg'):
+    data = (shared / 'images' / 'content' / name).read_bytes()
+    whole = imaging.decode(data)
+    reduced = imaging.decode(data, min_side=384, frame='fit')
+    assert reduced.image.width < whole.image.width
+    a, box = imaging.content_input(whole.image, 'fit')
+    b, same_box = imaging.content_input(reduced.image, 'fit', reduced.full_size)
+    assert same_box == box
+    left, top, right, bottom = box
+    error = np.mean((a[top:bottom, left:right] - b[top:bottom, left:right]) ** 2)
+    assert 10 * np.log10(1 / error) > 30, name
+
+
 def test_style_input_is_centre_crop_in_unit_range():
   picture = Image.new('RGB', (600, 300), (0, 0, 0))
   picture.paste((255, 255, 255), (150, 0, 450, 300))  # white centre square
