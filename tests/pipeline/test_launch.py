@@ -103,3 +103,22 @@ def test_the_direct_runner_runs_on_its_batch_engine_without_trying_prism(args, d
   from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
   engine = job._direct_engine(PipelineOptions(args))
   assert isinstance(engine, FnApiRunner) if direct else engine is None
+
+
+@pytest.mark.parametrize('beam_args, wanted', [
+    ([], ['--direct_running_mode=multi_processing', '--direct_num_workers=4']),
+    (['--runner', 'DirectRunner'], ['--direct_running_mode=multi_processing',
+                                    '--direct_num_workers=4']),
+    (['--direct_num_workers=2'], []),  # the command says how: left as it is
+    (['--direct_running_mode', 'in_memory'], []),
+    (['--runner=DataflowRunner'], []),
+])
+def test_the_command_runs_locally_on_every_core_unless_told_otherwise(monkeypatch, beam_args,
+                                                                     wanted):
+  monkeypatch.setattr(job.os, 'sched_getaffinity', lambda pid: set(range(4)))
+  assert job.local_parallelism(beam_args) == wanted
+
+
+def test_one_core_keeps_the_single_threaded_runner(monkeypatch):
+  monkeypatch.setattr(job.os, 'sched_getaffinity', lambda pid: {0})
+  assert job.local_parallelism([]) == []

@@ -1,0 +1,209 @@
+"""Does the job keep up with its model? A catalog of JPEGs in, JPEGs out, against a bare loop.
+
+Measures, on a catalog of `--count` 1024-pixel JPEGs made from the photos in ../shared
+(`benchmarks.catalog`) and one painting:
+  (a) bare: one transfer interpreter of `--model`, one thread, over every picture, the network
+      inputs prepared before timing: the most one core gives with no job around it;
+  (b) job: `python -m pipeline.run` on DirectRunner with 2 worker processes, files in and files
+      out, wall time of the whole command as a user runs it (start-up, launch checks, manifest,
+      state, gallery included);
+  (c) one picture: the same command on one picture of the catalog (the fixed cost of a run);
+  (d) profile: the job on `--profile-count` pictures in one process under cProfile, its own
+      functions' time per pair: where the time outside inference goes.
+The ratio b/a is the target (>= 1.0; stretch 1.4). Writes benchmarks/results/endtoend.json:
+
+    .venv/bin/python -m benchmarks.endtoend [--count 1200] [--model magenta-fast]
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pathlib
+import pstats
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchmarks import catalog
+from benchmarks.record import ROOT, provenance
+from benchmarks.throughput import _cpu_seconds, versions
+
+SHARED = ROOT.parent / 'shared'
+STYLE = 'van_gogh_starry_night.jpg'
+WORKERS = 2
+TARGET, STRETCH, ONE_PICTURE_TARGET_S = 1.0, 1.4, 3.5
+# The job's own steps: (function, the job's function that calls it for a pair); None: any caller.
+STEPS = {
+    'read': ('transforms/storage.py:read_bytes', 'transforms/stylize.py:process'),
+    'decode': ('models/imaging.py:decode', 'transforms/stylize.py:process'),
+    'network_input': ('models/imaging.py:content_input', 'transforms/stylize.py:process'),
+    'inference': ('models/contract.py:stylize', 'models/tiling.py:paint'),
+    'network_output': ('models/imaging.py:network_output', 'models/tiling.py:paint'),
+    'encode': ('models/rendering.py:encode', 'transforms/write.py:process'),
+    'write': ('transforms/storage.py:write_bytes', 'transforms/write.py:process'),
+    'gallery_thumbnails': ('transforms/gallery.py:_write_thumbnail', None),
+    'gallery_source_thumbnails': ('transforms/gallery.py:_write_source_thumbnail', None),
+}
+
+
+def _photos(shared: pathlib.Path) -> list[pathlib.Path]:
+  """The shared photos large enough to crop a catalog picture from without much upscaling."""
+  from PIL import Image
+  return [p for p in sorted((shared / 'images' / 'content').iterdir())
+          if max(Image.open(p).size) >= 500]
+
+
+def _job_argv(content: str, style: pathlib.Path, output: pathlib.Path, model: str,
+              models: pathlib.Path, run_id: str) -> list[str]:
+  return ['--content', content, '--styles', str(style), '--output', str(output),
+          '--model', model, '--model-dir', str(models), '--run-id', run_id,
+          '--runner', 'DirectRunner', '--direct_running_mode=multi_processing',
+          f'--direct_num_workers={WORKERS}']
+
+
+def bare_loop(paths: list[pathlib.Path], style: pathlib.Path, transfer: str,
+              predictor: str) -> dict:
+  """(a): the network inputs prepared as the job prepares them, then only the interpreter timed."""
+  from models import imaging
+  from models.contract import StylePredictor, StyleTransfer
+  bottleneck = StylePredictor(predictor).predict(
+      imaging.style_input(imaging.decode(style.read_bytes(), min_side=imaging.STYLE_SIZE).image))
+  tensors = []
+  for p in paths:
+    decoded = imaging.decode(p.read_bytes(), min_side=imaging.CONTENT_SIZE, frame='fit')
+    tensors.append(imaging.content_input(decoded.image, 'fit', decoded.full_size)[0])
+  network = StyleTransfer(transfer, num_threads=1)
+  network.stylize(tensors[0], bottleneck)  # XNNPACK's first-call set-up, untimed
+  start, cpu = time.perf_counter(), time.process_time()
+  for tensor in tensors:
+    network.stylize(tensor, bottleneck)
+  seconds = time.perf_counter() - start
+  return {'seconds': round(seconds, 2), 'cpu_seconds': round(time.process_time() - cpu, 2),
+          'ms_per_picture': round(1000 * seconds / len(paths), 2),
+          'pictures_per_second': round(len(paths) / seconds, 3)}
+
+
+def job(argv: list[str], pictures: int, output: pathlib.Path) -> dict:
+  """(b) and (c): the command as a user runs it, in its own process."""
+  env = {**os.environ, 'STYLIZE_PROGRESS_SECONDS': '0'}
+  start, cpu = time.perf_counter(), _cpu_seconds()
+  done = subprocess.run([sys.executable, '-m', 'pipeline.run', *argv], cwd=ROOT, env=env,
+                        capture_output=True, text=True, check=False)
+  seconds = time.perf_counter() - start
+  cpu = _cpu_seconds() - cpu
+  written = len(list(output.glob('*/*.jpg')))
+  if done.returncode or written != pictures:
+    sys.exit(f'the job wrote {written} of {pictures} pictures (rc {done.returncode}):\n'
+             f'{done.stderr[-3000:]}')
+  # The launcher prints the workers' metrics with the summary: `inference_ms_mean: 71.2`.
+  inference_ms = float(re.search(r'inference_ms_mean: ([\d.]+)', done.stdout).group(1))
+  return {'seconds': round(seconds, 2), 'cpu_seconds': round(cpu, 2),
+          'cores_busy': round(cpu / seconds, 2),
+          'pictures_per_second': round(pictures / seconds, 3),
+          'inference_ms_mean': inference_ms,
+          'cpu_ms_per_picture_outside_inference': round(1000 * cpu / pictures - inference_ms, 1)}
+
+
+def profile(paths: list[pathlib.Path], style: pathlib.Path, model: str,
+            models: pathlib.Path) -> dict:
+  """(d): the job in this process (DirectRunner in memory, one worker) under cProfile."""
+  from pipeline import run as stylize_job
+  with tempfile.TemporaryDirectory(prefix='endtoend-profile-') as work:
+    folder = pathlib.Path(work) / 'in'
+    folder.mkdir()
+    for p in paths:
+      (folder / p.name).symlink_to(p)
+    argv = _job_argv(str(folder / '*.jpg'), style, pathlib.Path(work) / 'out', model, models,
+                     'profile')
+    argv[-2:] = ['--direct_running_mode=in_memory', '--direct_num_workers=1']
+    profiler = cProfile.Profile()
+    os.environ['STYLIZE_PROGRESS_SECONDS'] = '0'
+    start = time.perf_counter()
+    profiler.runcall(stylize_job.run, argv)
+    seconds = time.perf_counter() - start
+  stats = pstats.Stats(profiler).stats
+  per_pair = {}
+  for step, (callee, caller) in STEPS.items():
+    total = 0.0
+    for where, (_, _, _, cumulative, callers) in stats.items():
+      if not _is(where, callee):
+        continue
+      total += (cumulative if caller is None else
+                sum(c[3] for by, c in callers.items() if _is(by, caller)))
+    per_pair[step] = round(1000 * total / len(paths), 2)
+  outside = round(1000 * seconds / len(paths) - per_pair['inference'], 1)
+  return {'pictures': len(paths), 'seconds': round(seconds, 2), 'ms_per_pair': per_pair,
+          'wall_ms_per_pair_outside_inference_incl_fixed_cost': outside}
+
+
+def _is(where: tuple, function: str) -> bool:
+  """Whether a pstats key (file, line, name) is `function` ('folder/file.py:name')."""
+  file, name = function.split(':')
+  return where[0].endswith(file) and where[2] == name
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--count', type=int, default=1200)
+  parser.add_argument('--model', default='magenta-fast')
+  parser.add_argument('--profile-count', type=int, default=200)
+  parser.add_argument('--out', type=pathlib.Path,
+                      default=ROOT / 'benchmarks' / 'results' / 'endtoend.json')
+  args = parser.parse_args(argv)
+  magenta = SHARED / 'models' / 'magenta'
+  if not magenta.is_dir():
+    sys.exit(f'{SHARED} is absent: this benchmark needs the published models and photos')
+  from models import exports, fetch, registry
+  model_set = registry.resolve_model_set(args.model, str(magenta))
+  transfer = (exports.local_build(model_set.transfer) if model_set.transfer.built_from
+              else fetch.local_copy(model_set.transfer))[0]
+  style = SHARED / 'images' / 'style' / STYLE
+  started = time.time()
+  with tempfile.TemporaryDirectory(prefix='endtoend-') as folder:
+    work = pathlib.Path(folder)
+    paths = catalog.make(_photos(SHARED), work / 'catalog', args.count)
+    print(f'catalog: {len(paths)} JPEGs', file=sys.stderr)
+    bare = bare_loop(paths, style, transfer, model_set.prediction.uri)
+    print(f'bare loop: {bare}', file=sys.stderr)
+    full = job(_job_argv(str(work / 'catalog' / '**'), style, work / 'out', args.model, magenta,
+                         'full'), len(paths), work / 'out')
+    print(f'job: {full}', file=sys.stderr)
+    ones = []
+    for k in range(3):
+      out = work / f'one{k}'
+      ones.append(job(_job_argv(str(paths[k]), style, out, args.model, magenta, 'one'), 1, out))
+    print(f'one picture: {ones}', file=sys.stderr)
+    profiled = profile(paths[:args.profile_count], style, args.model, magenta)
+  one_seconds = statistics.median(r['seconds'] for r in ones)
+  ratio = full['pictures_per_second'] / bare['pictures_per_second']
+  result = {
+      'what': f'{args.count} catalog-like 1024-px JPEGs (benchmarks.catalog, seed 0) x 1 style '
+              f'({STYLE}), --model {args.model}, JPEG outputs at the job\'s defaults. bare: one '
+              'interpreter thread over prepared inputs. job: `python -m pipeline.run` with '
+              f'{WORKERS} worker processes (DirectRunner multi_processing), wall time of the '
+              'command. one_picture: the same command on one picture, 3 runs. profile: the job in '
+              'one process under cProfile, cumulative ms per pair of the functions in STEPS',
+      'model': args.model, 'pictures': len(paths),
+      'bare_one_thread': bare, 'job_two_workers': full,
+      'job_over_bare': round(ratio, 3),
+      'one_picture': {'runs': ones, 'median_seconds': one_seconds},
+      'profile': profiled,
+      'targets': {'job_over_bare': TARGET, 'stretch': STRETCH,
+                  'one_picture_seconds': ONE_PICTURE_TARGET_S,
+                  'met': {'job_over_bare': ratio >= TARGET, 'stretch': ratio >= STRETCH,
+                          'one_picture_seconds': one_seconds <= ONE_PICTURE_TARGET_S}},
+      'versions': versions(),
+      **provenance('.venv/bin/python -m benchmarks.endtoend ' + ' '.join(
+          sys.argv[1:] if argv is None else argv), started),
+  }
+  args.out.write_text(json.dumps(result, indent=1) + '\n')
+  print(json.dumps({k: result[k] for k in ('job_over_bare', 'one_picture', 'targets')}))
+
+
+if __name__ == '__main__':
+  main()
