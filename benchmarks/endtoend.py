@@ -8,6 +8,7 @@ Measures, on a catalog of `--count` 1024-pixel JPEGs made from the photos in ../
       out, wall time of the whole command as a user runs it (start-up, launch checks, manifest,
       state, gallery included);
   (c) one picture: the same command on one picture of the catalog (the fixed cost of a run);
+  (b') with --threads, the same job on 2 threads of one worker process instead;
   (d) profile: the job on `--profile-count` pictures in one process under cProfile, its own
       functions' time per pair: where the time outside inference goes.
 The ratio b/a is the target (>= 1.0; stretch 1.4). Writes benchmarks/results/endtoend.json:
@@ -59,10 +60,10 @@ def _photos(shared: pathlib.Path) -> list[pathlib.Path]:
 
 
 def _job_argv(content: str, style: pathlib.Path, output: pathlib.Path, model: str,
-              models: pathlib.Path, run_id: str) -> list[str]:
+              models: pathlib.Path, run_id: str, mode: str = 'multi_processing') -> list[str]:
   return ['--content', content, '--styles', str(style), '--output', str(output),
           '--model', model, '--model-dir', str(models), '--run-id', run_id,
-          '--runner', 'DirectRunner', '--direct_running_mode=multi_processing',
+          '--runner', 'DirectRunner', f'--direct_running_mode={mode}',
           f'--direct_num_workers={WORKERS}']
 
 
@@ -152,6 +153,8 @@ def main(argv=None) -> None:
   parser.add_argument('--count', type=int, default=1200)
   parser.add_argument('--model', default='magenta-fast')
   parser.add_argument('--profile-count', type=int, default=200)
+  parser.add_argument('--threads', action='store_true',
+                      help='also run the job on 2 threads of one process (multi_threading)')
   parser.add_argument('--out', type=pathlib.Path,
                       default=ROOT / 'benchmarks' / 'results' / 'endtoend.json')
   args = parser.parse_args(argv)
@@ -173,6 +176,11 @@ def main(argv=None) -> None:
     full = job(_job_argv(str(work / 'catalog' / '**'), style, work / 'out', args.model, magenta,
                          'full'), len(paths), work / 'out')
     print(f'job: {full}', file=sys.stderr)
+    threads = None
+    if args.threads:
+      threads = job(_job_argv(str(work / 'catalog' / '**'), style, work / 'threads', args.model,
+                              magenta, 'threads', 'multi_threading'), len(paths), work / 'threads')
+      print(f'job on threads: {threads}', file=sys.stderr)
     ones = []
     for k in range(3):
       out = work / f'one{k}'
@@ -191,6 +199,7 @@ def main(argv=None) -> None:
       'model': args.model, 'pictures': len(paths),
       'bare_one_thread': bare, 'job_two_workers': full,
       'job_over_bare': round(ratio, 3),
+      'job_on_two_threads': threads,
       'one_picture': {'runs': ones, 'median_seconds': one_seconds},
       'profile': profiled,
       'targets': {'job_over_bare': TARGET, 'stretch': STRETCH,
