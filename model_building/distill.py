@@ -47,6 +47,7 @@ from model_building import transfer_net, widen
 from models import contract, fetch, imaging
 
 SHARD_SIZE = 64
+FLOAT_LAYERS_FILE = 'float_layers.json'  # the int8 export's float layers, if chosen
 CACHE_RECIPE = 4  # raise when the sampling of pairs changes: older caches are then refused
 LOG = logging.getLogger('distill')
 
@@ -460,17 +461,34 @@ def restore_for_export(workdir: str, width: float):
   return model, latest
 
 
+def float_layers(workdir: str) -> dict | None:
+  """WORKDIR/float_layers.json (`model_building.mixed_precision`'s choice), or None."""
+  path = os.path.join(workdir, FLOAT_LAYERS_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding='utf-8') as f:
+    return json.load(f)
+
+
 def export(workdir: str, width: float, out_dir: str) -> dict[str, str]:
-  """Writes the student as int8 (`int8-storage`: int8 weights, float arithmetic) and fp16
-  `.tflite` with the published tensor names."""
+  """Writes the student as int8 and fp16 `.tflite` with the published tensor names.
+
+  The int8 file is `int8-mixed` (int8 kernels but for the layers WORKDIR/float_layers.json names,
+  which compute in float) when the workdir has that choice, else `int8-storage` (int8 weights,
+  float arithmetic): the choice is read, never measured again, so an export is reproducible."""
   model, latest = restore_for_export(workdir, width)
+  choice = float_layers(workdir)
+  if choice and choice.get('checkpoint') != os.path.basename(latest):
+    LOG.warning('%s was chosen for %s, not %s: rerun model_building.mixed_precision',
+                FLOAT_LAYERS_FILE, choice.get('checkpoint'), os.path.basename(latest))
   os.makedirs(out_dir, exist_ok=True)
   written = {}
-  for kind, name in (('int8-storage', 'house_int8_transfer.tflite'),
+  for kind, name in (('int8-mixed' if choice else 'int8-storage', 'house_int8_transfer.tflite'),
                      ('fp16', 'house_fp16_transfer.tflite')):
     path = os.path.join(out_dir, name)
+    layers = choice['float_layers'] if kind == 'int8-mixed' else ()
     with open(path, 'wb') as f:
-      f.write(exporter.to_tflite(model, kind))
+      f.write(exporter.to_tflite(model, kind, float_layers=layers))
     written[kind] = path
   LOG.info('exported %s -> %s', latest, written)
   return written

@@ -119,6 +119,22 @@ def test_cache_train_resume_and_export(sources, tiny_models, first_session, tmp_
     assert np.abs(picture - initial_out).mean() > 0.05  # not the untrained network
 
 
+def test_the_export_keeps_the_layers_float_layers_json_names_in_float(first_session, tmp_path):
+  """With `mixed_precision`'s choice in the workdir the int8 file is that int8-mixed export."""
+  workdir = _copy(first_session, tmp_path)
+  chosen = ['contract_conv1', 'expand_conv3']
+  (workdir / distill.FLOAT_LAYERS_FILE).write_text(json.dumps(
+      {'checkpoint': 'ckpt-2', 'float_layers': chosen}))
+  out = tmp_path / 'exported'
+  distill.main(['--workdir', str(workdir), '--width', '0.125', '--export', str(out)])
+  written = (out / 'house_int8_transfer.tflite').read_bytes()
+  model, _ = distill.restore_for_export(str(workdir), 0.125)
+  assert written == export.to_tflite(model, 'int8-mixed', float_layers=chosen)
+  feeds = export.weight_layers(written)
+  assert {layer for layer, how in feeds.items() if how == 'float'} == set(chosen)
+  contract.StyleTransfer(str(out / 'house_int8_transfer.tflite'))  # names, shapes, dtypes
+
+
 def test_weight_averaging_exports_the_mean_of_the_last_checkpoints(averaged):
   """`--average-last 2` with a checkpoint every step: the export holds the mean of the weights at
   steps 3 and 4 (not step 2's, outside the window), also when a session ended inside the window."""
