@@ -4,14 +4,14 @@ Measures, on a catalog of `--count` 1024-pixel JPEGs made from the photos in ../
 (`benchmarks.catalog`) and one painting:
   (a) bare: one transfer interpreter of `--model`, one thread, over every picture, the network
       inputs prepared before timing: the most one core gives with no job around it;
-  (b) job: `python -m pipeline.run` on DirectRunner with 2 worker processes, files in and files
-      out, wall time of the whole command as a user runs it (start-up, launch checks, manifest,
-      state, gallery included);
-  (c) one picture: the same command on one picture of the catalog (the fixed cost of a run);
-  (b') with --threads, the same job on 2 threads of one worker process instead;
+  (b) job: `python -m pipeline.run` on DirectRunner with 2 workers, as threads of one process
+      (the command's local default) and as worker processes, files in and files out, wall time
+      of the whole command as a user runs it (start-up, launch checks, manifest, state, gallery);
+  (c) one picture: the same commands on one picture of the catalog (the fixed cost of a run);
   (d) profile: the job on `--profile-count` pictures in one process under cProfile, its own
       functions' time per pair: where the time outside inference goes.
-The ratio b/a is the target (>= 1.0; stretch 1.4). Writes benchmarks/results/endtoend.json:
+The ratio b/a with threads is the target (>= 1.0; stretch 1.4). Writes
+benchmarks/results/endtoend.json:
 
     .venv/bin/python -m benchmarks.endtoend [--count 1200] [--model magenta-fast]
 """
@@ -37,16 +37,17 @@ from benchmarks.throughput import _cpu_seconds, versions
 SHARED = ROOT.parent / 'shared'
 STYLE = 'van_gogh_starry_night.jpg'
 WORKERS = 2
+MODES = ('multi_threading', 'multi_processing')  # the first is the command's local default
 TARGET, STRETCH, ONE_PICTURE_TARGET_S = 1.0, 1.4, 3.5
 # The job's own steps: (function, the job's function that calls it for a pair); None: any caller.
 STEPS = {
-    'read': ('transforms/storage.py:read_bytes', 'transforms/stylize.py:process'),
+    'read': ('transforms/storage.py:read_bytes', None),
     'decode': ('models/imaging.py:decode', 'transforms/stylize.py:process'),
     'network_input': ('models/imaging.py:content_input', 'transforms/stylize.py:process'),
     'inference': ('models/contract.py:stylize', 'models/tiling.py:paint'),
     'network_output': ('models/imaging.py:network_output', 'models/tiling.py:paint'),
     'encode': ('models/rendering.py:encode', 'transforms/write.py:process'),
-    'write': ('transforms/storage.py:write_bytes', 'transforms/write.py:process'),
+    'write': ('transforms/storage.py:write_bytes', None),
     'gallery_thumbnails': ('transforms/gallery.py:_write_thumbnail', None),
     'gallery_source_thumbnails': ('transforms/gallery.py:_write_source_thumbnail', None),
 }
@@ -153,8 +154,6 @@ def main(argv=None) -> None:
   parser.add_argument('--count', type=int, default=1200)
   parser.add_argument('--model', default='magenta-fast')
   parser.add_argument('--profile-count', type=int, default=200)
-  parser.add_argument('--threads', action='store_true',
-                      help='also run the job on 2 threads of one process (multi_threading)')
   parser.add_argument('--out', type=pathlib.Path,
                       default=ROOT / 'benchmarks' / 'results' / 'endtoend.json')
   args = parser.parse_args(argv)
@@ -173,39 +172,41 @@ def main(argv=None) -> None:
     print(f'catalog: {len(paths)} JPEGs', file=sys.stderr)
     bare = bare_loop(paths, style, transfer, model_set.prediction.uri)
     print(f'bare loop: {bare}', file=sys.stderr)
-    full = job(_job_argv(str(work / 'catalog' / '**'), style, work / 'out', args.model, magenta,
-                         'full'), len(paths), work / 'out')
-    print(f'job: {full}', file=sys.stderr)
-    threads = None
-    if args.threads:
-      threads = job(_job_argv(str(work / 'catalog' / '**'), style, work / 'threads', args.model,
-                              magenta, 'threads', 'multi_threading'), len(paths), work / 'threads')
-      print(f'job on threads: {threads}', file=sys.stderr)
-    ones = []
-    for k in range(3):
-      out = work / f'one{k}'
-      ones.append(job(_job_argv(str(paths[k]), style, out, args.model, magenta, 'one'), 1, out))
+    jobs, ones = {}, {}
+    for mode in MODES:
+      out = work / f'out-{mode}'
+      jobs[mode] = job(_job_argv(str(work / 'catalog' / '**'), style, out, args.model, magenta,
+                                 mode, mode), len(paths), out)
+      print(f'job, {mode}: {jobs[mode]}', file=sys.stderr)
+    for k in range(3):  # alternated, so both modes see the same machine
+      for mode in MODES:
+        out = work / f'one{k}-{mode}'
+        ones.setdefault(mode, []).append(
+            job(_job_argv(str(paths[k]), style, out, args.model, magenta, 'one', mode), 1, out))
     print(f'one picture: {ones}', file=sys.stderr)
     profiled = profile(paths[:args.profile_count], style, args.model, magenta)
-  one_seconds = statistics.median(r['seconds'] for r in ones)
-  ratio = full['pictures_per_second'] / bare['pictures_per_second']
+  one_seconds = {mode: statistics.median(r['seconds'] for r in runs)
+                 for mode, runs in ones.items()}
+  ratios = {mode: round(row['pictures_per_second'] / bare['pictures_per_second'], 3)
+            for mode, row in jobs.items()}
+  ratio, one = ratios[MODES[0]], one_seconds[MODES[0]]
   result = {
       'what': f'{args.count} catalog-like 1024-px JPEGs (benchmarks.catalog, seed 0) x 1 style '
               f'({STYLE}), --model {args.model}, JPEG outputs at the job\'s defaults. bare: one '
-              'interpreter thread over prepared inputs. job: `python -m pipeline.run` with '
-              f'{WORKERS} worker processes (DirectRunner multi_processing), wall time of the '
-              'command. one_picture: the same command on one picture, 3 runs. profile: the job in '
-              'one process under cProfile, cumulative ms per pair of the functions in STEPS',
+              'interpreter thread over prepared inputs. jobs: `python -m pipeline.run` with '
+              f'{WORKERS} workers on DirectRunner, as threads of one process (multi_threading, '
+              'the command\'s local default) and as worker processes (multi_processing); wall '
+              'time of the command. one_picture: the same command on one picture, 3 runs of '
+              'each. profile: the job in one process under cProfile, cumulative ms per pair of '
+              'the functions in STEPS (read and write: all callers, the gallery\'s included)',
       'model': args.model, 'pictures': len(paths),
-      'bare_one_thread': bare, 'job_two_workers': full,
-      'job_over_bare': round(ratio, 3),
-      'job_on_two_threads': threads,
+      'bare_one_thread': bare, 'jobs': jobs, 'job_over_bare': ratios,
       'one_picture': {'runs': ones, 'median_seconds': one_seconds},
       'profile': profiled,
       'targets': {'job_over_bare': TARGET, 'stretch': STRETCH,
-                  'one_picture_seconds': ONE_PICTURE_TARGET_S,
+                  'one_picture_seconds': ONE_PICTURE_TARGET_S, 'judged_on': MODES[0],
                   'met': {'job_over_bare': ratio >= TARGET, 'stretch': ratio >= STRETCH,
-                          'one_picture_seconds': one_seconds <= ONE_PICTURE_TARGET_S}},
+                          'one_picture_seconds': one <= ONE_PICTURE_TARGET_S}},
       'versions': versions(),
       **provenance('.venv/bin/python -m benchmarks.endtoend ' + ' '.join(
           sys.argv[1:] if argv is None else argv), started),

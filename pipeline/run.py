@@ -104,7 +104,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   """Checks the inputs, runs the job to the end and returns its result and summary.
 
   `every_core` (the command's default): a local run that does not say how to run uses one worker
-  process per core instead of the DirectRunner's single thread.
+  thread per core instead of the DirectRunner's single one.
   Raises `launch.LaunchError` when the job cannot start (nothing has been written then), and
   `JobFailed` when it stops part way (an output that stopped being writable, say).
   """
@@ -143,16 +143,17 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
 
 def local_parallelism(beam_args: list[str]) -> list[str]:
-  """Beam options for one worker process per usable core, for a DirectRunner run whose options
-  name neither a running mode nor a number of workers (a worker per core measured faster than
-  threads, which share one interpreter lock); [] otherwise."""
+  """Beam options for one worker thread per usable core, for a DirectRunner run whose options
+  name neither a running mode nor a number of workers; [] otherwise. Threads, not processes: the
+  interpreter, Pillow and numpy release the interpreter lock for their work, and threads were
+  faster end to end and start sooner (benchmarks/results/endtoend.json)."""
   runner = PipelineOptions(beam_args).view_as(StandardOptions).runner or 'DirectRunner'
   named = {arg.split('=', 1)[0] for arg in beam_args if arg.startswith('--')}
   cores = len(os.sched_getaffinity(0))
   if (runner.rsplit('.', 1)[-1].lower() not in ('direct', 'directrunner') or cores < 2
       or {'--direct_running_mode', '--direct_num_workers'} & named):
     return []
-  return ['--direct_running_mode=multi_processing', f'--direct_num_workers={cores}']
+  return ['--direct_running_mode=multi_threading', f'--direct_num_workers={cores}']
 
 
 def _progress(beam_options: PipelineOptions):

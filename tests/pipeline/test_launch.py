@@ -106,8 +106,8 @@ def test_the_direct_runner_runs_on_its_batch_engine_without_trying_prism(args, d
 
 
 @pytest.mark.parametrize('beam_args, wanted', [
-    ([], ['--direct_running_mode=multi_processing', '--direct_num_workers=4']),
-    (['--runner', 'DirectRunner'], ['--direct_running_mode=multi_processing',
+    ([], ['--direct_running_mode=multi_threading', '--direct_num_workers=4']),
+    (['--runner', 'DirectRunner'], ['--direct_running_mode=multi_threading',
                                     '--direct_num_workers=4']),
     (['--direct_num_workers=2'], []),  # the command says how: left as it is
     (['--direct_running_mode', 'in_memory'], []),
