@@ -29,7 +29,7 @@ if [ ${#args[@]} -eq 0 ]; then
   args=(--content "$photos/astronaut.png" --content "$photos/chelsea.png"
         --content "$photos/coffee.png" --content "$photos/rocket.jpg"
         --styles builtin:starry_night --styles builtin:great_wave --styles builtin:the_scream
-        --model house --direct_running_mode=multi_processing --direct_num_workers=2)
+        --model house)
   echo "Demo: 4 sample photos x 3 built-in styles with the embedded 'house' model, into ./out"
   echo "(to use the published Magenta models instead, see README.md, \"Models\")."
 fi

@@ -145,8 +145,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 def local_parallelism(beam_args: list[str]) -> list[str]:
   """Beam options for one worker thread per usable core, for a DirectRunner run whose options
   name neither a running mode nor a number of workers; [] otherwise. Threads, not processes: the
-  interpreter, Pillow and numpy release the interpreter lock for their work, and threads were
-  faster end to end and start sooner (benchmarks/results/endtoend.json)."""
+  interpreter, Pillow and numpy release the interpreter lock for their work, and threads kept up
+  with processes and start sooner (benchmarks/results/endtoend.json)."""
   runner = PipelineOptions(beam_args).view_as(StandardOptions).runner or 'DirectRunner'
   named = {arg.split('=', 1)[0] for arg in beam_args if arg.startswith('--')}
   cores = len(os.sched_getaffinity(0))
