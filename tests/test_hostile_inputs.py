@@ -116,11 +116,12 @@ def test_temp_folders_of_finished_or_quiet_runs_go(tmp_path):
 def test_a_run_whose_manifest_cannot_be_written_ends_in_one_line(pictures, tiny_models, tmp_path):
   out = tmp_path / 'out'
   # A folder where the run's results file must go: the outputs are written, the manifest is not.
+  # (One worker, so that the results are one shard with this name.)
   (out / '_manifest' / 'results-r1-00000-of-00001.jsonl').mkdir(parents=True)
   done = subprocess.run(
       [sys.executable, '-m', 'pipeline.run', '--content', str(pictures / 'content' / '**'),
        '--styles', str(pictures / 'styles' / '*'), '--output', str(out), '--model', tiny_models,
-       '--run-id', 'r1', '--gallery-rows', '0'],
+       '--run-id', 'r1', '--gallery-rows', '0', '--direct_num_workers=1'],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
   assert done.returncode == 1
   last = done.stderr.strip().splitlines()[-1]
