@@ -31,7 +31,7 @@ import tempfile
 import time
 
 from benchmarks import catalog
-from benchmarks.record import ROOT, provenance
+from benchmarks.record import ROOT, provenance, transfer_path
 from benchmarks.throughput import _cpu_seconds, versions
 
 SHARED = ROOT.parent / 'shared'
@@ -160,10 +160,9 @@ def main(argv=None) -> None:
   magenta = SHARED / 'models' / 'magenta'
   if not magenta.is_dir():
     sys.exit(f'{SHARED} is absent: this benchmark needs the published models and photos')
-  from models import exports, fetch, registry
+  from models import registry
   model_set = registry.resolve_model_set(args.model, str(magenta))
-  transfer = (exports.local_build(model_set.transfer) if model_set.transfer.built_from
-              else fetch.local_copy(model_set.transfer))[0]
+  transfer = transfer_path(args.model, magenta)
   style = SHARED / 'images' / 'style' / STYLE
   started = time.time()
   with tempfile.TemporaryDirectory(prefix='endtoend-') as folder:

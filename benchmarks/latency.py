@@ -12,9 +12,9 @@ import json
 import sys
 import time
 
-from benchmarks.record import ROOT, provenance
+from benchmarks.record import ROOT, provenance, transfer_path
 from model_building.optimize import latency_ms
-from models import exports, fetch, imaging, registry, style_bank
+from models import imaging, style_bank
 
 SHARED = ROOT.parent / 'shared'
 MODELS = ('magenta-fast', 'magenta-int8', 'magenta-fp16', 'house')
@@ -30,11 +30,7 @@ def main(argv=None) -> None:
   if not magenta.is_dir():
     sys.exit(f'{SHARED} is absent: this benchmark needs the published models and photos')
   started = time.time()
-  paths = {}
-  for name in MODELS:
-    transfer = registry.resolve_model_set(name, str(magenta)).transfer
-    paths[name] = (exports.local_build(transfer) if transfer.built_from
-                   else fetch.local_copy(transfer))[0]
+  paths = {name: transfer_path(name, magenta) for name in MODELS}
   with open(SHARED / 'images' / 'content' / PHOTO, 'rb') as f:
     content = imaging.content_input(imaging.decode(f.read()).image)[0]
   latency = latency_ms(paths, content, style_bank.load()[STYLE].bottleneck, args.rounds)

@@ -22,8 +22,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 from ai_edge_litert.tools import flatbuffer_utils
 
-from benchmarks.record import ROOT, provenance
-from models import exports, fetch, registry
+from benchmarks.record import ROOT, provenance, transfer_path
 
 SHARED = ROOT.parent / 'shared'
 
@@ -116,8 +115,7 @@ def main(argv=None) -> None:
   if not magenta.is_dir():
     sys.exit(f'{SHARED} is absent: this benchmark needs the published models')
   started = time.time()
-  transfer = registry.resolve_model_set(args.model, str(magenta)).transfer
-  path = (exports.local_build(transfer) if transfer.built_from else fetch.local_copy(transfer))[0]
+  path = transfer_path(args.model, magenta)
   result = {'what': f'--model {args.model}: each op alone in a one-op model, and the whole model, '
                     f'one thread, fastest of {args.rounds} invokes; gmac_per_second: the '
                     'convolutions\' multiply-adds over their time',

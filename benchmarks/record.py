@@ -39,3 +39,10 @@ def cpu() -> dict:
   flags = set(re.search(r'^flags\s*:\s*(.+)$', text, re.M).group(1).split())
   return {'cpu': model.group(1).strip() if model else platform.processor(),
           'cpu_features': [name for name in CPU_FEATURES if name in flags]}
+
+
+def transfer_path(model: str, model_dir: pathlib.Path) -> str:
+  """The local file of a `--model`'s transfer network, built or fetched as the job does."""
+  from models import exports, fetch, registry
+  transfer = registry.resolve_model_set(model, str(model_dir)).transfer
+  return (exports.local_build(transfer) if transfer.built_from else fetch.local_copy(transfer))[0]
