@@ -99,11 +99,13 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | No
   if frames > 1 and image.format != 'MPO':  # an MPO's extra frames are previews, not animation
     notes.append(f'first frame of {frames}')
   try:
-    if image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+    orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    if orientation in (5, 6, 7, 8):
       width, height = height, width
     if min_side and image.format in ('JPEG', 'MPO'):
       image.draft('RGB', _draft_request(image.size, min_side, frame))
-    image = ImageOps.exif_transpose(image, in_place=False) if _rotated(image) else image
+    if orientation not in (0, 1):  # transposing copies the picture: only when it must
+      image = ImageOps.exif_transpose(image)
     alpha = _alpha(image)
     rgb, converted = _to_srgb(_eight_bit(image))
   except (OSError, ValueError, SyntaxError, EOFError) as e:
@@ -123,11 +125,6 @@ def _draft_request(size: tuple[int, int], min_side: int, frame: str | None) -> t
   pick = max if frame == 'fit' else min
   scale = min_side / pick(size)
   return max(1, math.floor(size[0] * scale)), max(1, math.floor(size[1] * scale))
-
-
-def _rotated(image: Image.Image) -> bool:
-  """Whether the EXIF orientation asks for a turn or flip (transposing copies the picture)."""
-  return image.getexif().get(_EXIF_ORIENTATION, 1) not in (0, 1)
 
 
 def _exif_bytes(image: Image.Image) -> bytes:

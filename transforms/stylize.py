@@ -55,9 +55,12 @@ class LoadContent(beam.DoFn):
       stage = 'decode'
       render = self._render
       masked = bool(ref.mask)
+      # Decoded for the network's frame only when nothing else reads the picture's pixels (the
+      # content's own style input, for strengths below 1, wants its short side too).
+      only_network = render.network_only(masked) and not todo.needs_own_bottleneck()
       decoded = imaging.decode(data, self._max_pixels, render.min_decode_side(masked),
                                render.background, render.keep_metadata,
-                               render.frame if render.network_only(masked) else None)
+                               render.frame if only_network else None)
       network_input, box = imaging.content_input(decoded.image, render.frame, decoded.full_size)
       size, crop = rendering.output_size(decoded.full_size, render)
       if size[0] * size[1] > self._max_pixels:  # e.g. a sliver filling a box: a huge frame

@@ -120,6 +120,18 @@ def test_the_content_is_prepared_as_a_style_only_for_strengths_below_one(tmp_pat
   assert blended.style_input.shape == (256, 256, 3)
 
 
+def test_the_contents_own_style_is_made_from_a_picture_decoded_for_it_not_for_the_network(
+    tmp_path):
+  """A wide JPEG decoded only as large as the network's frame needs would have a short side
+  under the style input's: a picture that also feeds its own style is decoded as before."""
+  gradient_picture(1600, 900).save(tmp_path / 'wide.jpg', quality=92)
+  data = (tmp_path / 'wide.jpg').read_bytes()
+  assert min(imaging.decode(data, min_side=384, frame='fit').image.size) < imaging.STYLE_SIZE
+  (blended,) = load(todo(tmp_path / 'wide.jpg', strengths=(0.5, 1.0)))
+  expected = imaging.style_input(imaging.decode(data, min_side=384).image)
+  np.testing.assert_array_equal(blended.style_input, expected)
+
+
 # name -> (builder of the file, stage, part of the message)
 BAD_CONTENT = {
     'zero.jpg': (lambda p: p.write_bytes(b''), 'decode', 'not an image'),
