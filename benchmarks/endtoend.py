@@ -7,10 +7,13 @@ Measures, on a catalog of `--count` 1024-pixel JPEGs made from the photos in ../
   (b) job: `python -m pipeline.run` on DirectRunner with 2 workers, as threads of one process
       (the command's local default) and as worker processes, files in and files out, wall time
       of the whole command as a user runs it (start-up, launch checks, manifest, state, gallery);
-  (c) one picture: the same commands on one picture of the catalog (the fixed cost of a run);
+  (c) one picture: the same commands on one picture of the catalog (the fixed cost of a run),
+      beside Beam's own floor: a command that imports Beam and runs a one-element Create and Map
+      on the same engine, mode and workers as the job;
   (d) profile: the job on `--profile-count` pictures in one process under cProfile, its own
       functions' time per pair: where the time outside inference goes.
-The ratio b/a with threads is the target (>= 1.0; stretch 1.4). Writes
+The ratio b/a with threads is the target (>= 1.0; stretch 1.4), and (c) on worker processes
+within 3.5 s. Writes
 benchmarks/results/endtoend.json:
 
     .venv/bin/python -m benchmarks.endtoend [--count 1200] [--model magenta-fast]
@@ -51,6 +54,28 @@ STEPS = {
     'gallery_thumbnails': ('transforms/gallery.py:_write_thumbnail', None),
     'gallery_source_thumbnails': ('transforms/gallery.py:_write_source_thumbnail', None),
 }
+
+
+# Beam's floor for (c): the job's engine (the FnApiRunner, as `pipeline.run` makes it) on the
+# smallest pipeline, in a fresh interpreter.
+FLOOR = '''
+import sys
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import fn_runner
+mode, workers = sys.argv[1:]
+options = PipelineOptions([f'--direct_running_mode={mode}', f'--direct_num_workers={workers}'])
+with beam.Pipeline(runner=fn_runner.FnApiRunner(), options=options) as p:
+  _ = p | beam.Create([1]) | beam.Map(lambda x: x)
+'''
+
+
+def beam_floor(mode: str) -> float:
+  """Wall seconds of the smallest Beam command on `mode` with the job's number of workers."""
+  start = time.perf_counter()
+  subprocess.run([sys.executable, '-c', FLOOR, mode, str(WORKERS)], cwd=ROOT, check=True,
+                 capture_output=True)
+  return round(time.perf_counter() - start, 2)
 
 
 def _photos(shared: pathlib.Path) -> list[pathlib.Path]:
@@ -171,7 +196,7 @@ def main(argv=None) -> None:
     print(f'catalog: {len(paths)} JPEGs', file=sys.stderr)
     bare = bare_loop(paths, style, transfer, model_set.prediction.uri)
     print(f'bare loop: {bare}', file=sys.stderr)
-    jobs, ones = {}, {}
+    jobs, ones, floors = {}, {}, {}
     for mode in MODES:
       out = work / f'out-{mode}'
       jobs[mode] = job(_job_argv(str(work / 'catalog' / '**'), style, out, args.model, magenta,
@@ -182,13 +207,15 @@ def main(argv=None) -> None:
         out = work / f'one{k}-{mode}'
         ones.setdefault(mode, []).append(
             job(_job_argv(str(paths[k]), style, out, args.model, magenta, 'one', mode), 1, out))
-    print(f'one picture: {ones}', file=sys.stderr)
+        floors.setdefault(mode, []).append(beam_floor(mode))
+    print(f'one picture: {ones}; Beam alone: {floors}', file=sys.stderr)
     profiled = profile(paths[:args.profile_count], style, args.model, magenta)
   one_seconds = {mode: statistics.median(r['seconds'] for r in runs)
                  for mode, runs in ones.items()}
   ratios = {mode: round(row['pictures_per_second'] / bare['pictures_per_second'], 3)
             for mode, row in jobs.items()}
-  ratio, one = ratios[MODES[0]], one_seconds[MODES[0]]
+  # The issue's one-picture target is on worker processes, the ratio on the local default.
+  ratio, one = ratios[MODES[0]], one_seconds['multi_processing']
   result = {
       'what': f'{args.count} catalog-like 1024-px JPEGs (benchmarks.catalog, seed 0) x 1 style '
               f'({STYLE}), --model {args.model}, JPEG outputs at the job\'s defaults. bare: one '
@@ -196,14 +223,20 @@ def main(argv=None) -> None:
               f'{WORKERS} workers on DirectRunner, as threads of one process (multi_threading, '
               'the command\'s local default) and as worker processes (multi_processing); wall '
               'time of the command. one_picture: the same command on one picture, 3 runs of '
-              'each. profile: the job in one process under cProfile, cumulative ms per pair of '
+              'each; beam_alone: the smallest Beam command (FLOOR: import, a one-element Create '
+              'and Map) on the same engine, mode and workers, run after each. '
+              'profile: the job in one process under cProfile, cumulative ms per pair of '
               'the functions in STEPS (read and write: all callers, the gallery\'s included)',
       'model': args.model, 'pictures': len(paths),
       'bare_one_thread': bare, 'jobs': jobs, 'job_over_bare': ratios,
-      'one_picture': {'runs': ones, 'median_seconds': one_seconds},
+      'one_picture': {'runs': ones, 'median_seconds': one_seconds,
+                      'beam_alone_seconds': floors,
+                      'beam_alone_median_seconds': {mode: statistics.median(runs)
+                                                    for mode, runs in floors.items()}},
       'profile': profiled,
       'targets': {'job_over_bare': TARGET, 'stretch': STRETCH,
-                  'one_picture_seconds': ONE_PICTURE_TARGET_S, 'judged_on': MODES[0],
+                  'one_picture_seconds': ONE_PICTURE_TARGET_S,
+                  'judged_on': {'job_over_bare': MODES[0], 'one_picture_seconds': MODES[1]},
                   'met': {'job_over_bare': ratio >= TARGET, 'stretch': ratio >= STRETCH,
                           'one_picture_seconds': one <= ONE_PICTURE_TARGET_S}},
       'versions': versions(),

@@ -7,14 +7,21 @@ Choices are made on tuning pairs from the training pictures (`python -m
 model_building.mixed_precision`, its command in the choice file); this only reports, and refuses
 a choice tuned on any held-out picture. Each export is also timed (one thread, interleaved
 rounds, as `benchmarks.latency` times models), with the CPU's int8 features in the provenance:
-int8 kernels gain most on CPUs with int8 dot-product instructions (VNNI). Writes
-benchmarks/results/house_mixed.json:
+int8 kernels gain most on CPUs with int8 dot-product instructions (VNNI).
 
-    .venv/bin/python -m benchmarks.house_mixed [--choice FILE ...] [--rounds 30]
+`--confirm DIR` also scores every export on photos nothing of this project has seen
+(`benchmarks.unseen`): each photo as content, against the held-out paintings and against every one
+of those photos as the style. A choice is confirmed when it loses at most the target there too,
+a rule fixed before these pictures were first scored. Writes benchmarks/results/house_mixed.json:
+
+    .venv/bin/python -m benchmarks.unseen --out /tmp/unseen
+    .venv/bin/python -m benchmarks.house_mixed [--choice FILE ...] [--confirm /tmp/unseen] \
+        [--rounds 30]
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -36,6 +43,8 @@ def main(argv=None) -> None:
                       help='a choice file of model_building.mixed_precision (repeatable; default: '
                            f'training/house/{distill.FLOAT_LAYERS_FILE}, the one the export uses)')
   parser.add_argument('--rounds', type=int, default=30, help='timed rounds per export')
+  parser.add_argument('--confirm', help='a folder of pictures unseen by training and choices '
+                                        '(benchmarks.unseen writes one)')
   args = parser.parse_args(argv)
   if not MAGENTA.is_dir():
     sys.exit(f'{SHARED} is absent: this benchmark needs the published models and photos')
@@ -57,6 +66,9 @@ def main(argv=None) -> None:
       [str(SHARED / 'images' / 'style' / name) for name in HELD_OUT_PAINTINGS],
       str(MAGENTA / registry.REGISTRY['magenta-int8'].prediction.name))
   fp16 = str(MAGENTA / registry.REGISTRY['magenta-fp16'].transfer.name)
+  predictor = str(MAGENTA / registry.REGISTRY['magenta-int8'].prediction.name)
+  unseen = sorted(os.path.join(args.confirm, name) for name in os.listdir(args.confirm)
+                  ) if args.confirm else []
   exports = {'int8-storage': export.to_tflite(model, 'int8-storage'),
              'int8-weights': export.to_tflite(model, 'int8-weights')}
   for name, choice in choices.items():
@@ -68,6 +80,7 @@ def main(argv=None) -> None:
       with open(paths[name], 'wb') as f:
         f.write(data)
     scores = optimize.fidelity(paths, fp16, contents, bottlenecks)
+    confirmation = _confirm(paths, fp16, predictor, unseen) if unseen else None
     speed = optimize.latency_ms(paths, contents[0], bottlenecks[0], args.rounds)
   held_out = lambda name: {'bytes': len(exports[name]), 'latency_ms': speed[name],
                            'latency_vs_int8_storage': round(speed[name] / speed['int8-storage'],
@@ -80,6 +93,7 @@ def main(argv=None) -> None:
               'interleaved calls, one thread',
       **provenance(' '.join(['.venv/bin/python -m benchmarks.house_mixed',
                              *(f'--choice {path}' for path in args.choice or []),
+                             *([f'--confirm {args.confirm}'] if args.confirm else []),
                              f'--rounds {args.rounds}']), started),
       'checkpoint': os.path.basename(latest),
       'held_out_pairs': {'photos': HELD_OUT_PHOTOS, 'paintings': HELD_OUT_PAINTINGS,
@@ -98,12 +112,54 @@ def main(argv=None) -> None:
           'held_out': held_out(name), 'held_out_ssim_lost': lost(name),
           'met': lost(name) <= TOLERANCE_SSIM} for name, choice in choices.items()},
   }
+  if confirmation:
+    result['confirmation'] = {
+        'rule': 'fixed before these pictures were first scored: a choice is confirmed when its '
+                'SSIM lost against int8-storage over all the pairs below is at most the target',
+        'photos': {os.path.basename(path): _sha256(path) for path in unseen},
+        'pairs': {group: row['pairs'] for group, row in confirmation.items()},
+        'scores': {group: row['scores'] for group, row in confirmation.items()},
+        'all_pairs': (everything := _pooled(confirmation)),
+        'ssim_lost': {name: round(everything['int8-storage']['ssim'] - row['ssim'], 4)
+                      for name, row in everything.items()},
+        'confirmed': {name: round(everything['int8-storage']['ssim'] - everything[name]['ssim'],
+                                  4) <= TOLERANCE_SSIM for name in choices},
+    }
   path = ROOT / 'benchmarks' / 'results' / 'house_mixed.json'
   path.write_text(json.dumps(result, indent=1) + '\n')
   print(json.dumps({name: {k: v for k, v in row.items() if k != 'chosen'}
                     for name, row in [('int8-storage', result['int8-storage']),
                                       ('int8-weights', result['int8-weights']),
                                       *result['int8-mixed'].items()]}, indent=1))
+
+
+def _confirm(paths: dict[str, str], reference: str, predictor: str, unseen: list[str]) -> dict:
+  """Each export's fidelity on the unseen photos, styled by the held-out paintings and by the
+  unseen photos themselves (a picture's own bottleneck is one the job makes too)."""
+  paintings = [str(SHARED / 'images' / 'style' / name) for name in HELD_OUT_PAINTINGS]
+  groups = {'held_out_paintings': paintings, 'unseen_photos_as_styles': unseen}
+  out = {}
+  for group, styles in groups.items():
+    contents, bottlenecks = mixed_precision.pairs(unseen, styles, predictor)
+    out[group] = {'pairs': len(contents) * len(bottlenecks),
+                  'scores': optimize.fidelity(paths, reference, contents, bottlenecks)}
+  return out
+
+
+def _pooled(confirmation: dict) -> dict[str, dict[str, float]]:
+  """Mean SSIM and PSNR over every pair of every group, and the worst SSIM."""
+  total = sum(row['pairs'] for row in confirmation.values())
+  names = next(iter(confirmation.values()))['scores']
+  mean = lambda name, key: sum(row['pairs'] * row['scores'][name][key]
+                               for row in confirmation.values()) / total
+  return {name: {'ssim': round(mean(name, 'ssim'), 4), 'psnr_db': round(mean(name, 'psnr_db'), 2),
+                 'min_ssim': min(row['scores'][name]['min_ssim']
+                                 for row in confirmation.values())} for name in names}
+
+
+def _sha256(path: str) -> str:
+  with open(path, 'rb') as f:
+    return hashlib.sha256(f.read()).hexdigest()
 
 
 if __name__ == '__main__':
