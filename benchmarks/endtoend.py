@@ -41,6 +41,7 @@ SHARED = ROOT.parent / 'shared'
 STYLE = 'van_gogh_starry_night.jpg'
 WORKERS = 2
 MODES = ('multi_threading', 'multi_processing')  # the first is the command's local default
+ONE_PICTURE_MODE = 'multi_processing'  # the issue's one-picture target is on worker processes
 TARGET, STRETCH, ONE_PICTURE_TARGET_S = 1.0, 1.4, 3.5
 # The job's own steps: (function, the job's function that calls it for a pair); None: any caller.
 STEPS = {
@@ -73,8 +74,10 @@ with beam.Pipeline(runner=fn_runner.FnApiRunner(), options=options) as p:
 def beam_floor(mode: str) -> float:
   """Wall seconds of the smallest Beam command on `mode` with the job's number of workers."""
   start = time.perf_counter()
-  subprocess.run([sys.executable, '-c', FLOOR, mode, str(WORKERS)], cwd=ROOT, check=True,
-                 capture_output=True)
+  done = subprocess.run([sys.executable, '-c', FLOOR, mode, str(WORKERS)], cwd=ROOT,
+                        capture_output=True, text=True, check=False)
+  if done.returncode:
+    sys.exit(f'Beam alone failed on {mode} (rc {done.returncode}):\n{done.stderr[-3000:]}')
   return round(time.perf_counter() - start, 2)
 
 
@@ -214,8 +217,7 @@ def main(argv=None) -> None:
                  for mode, runs in ones.items()}
   ratios = {mode: round(row['pictures_per_second'] / bare['pictures_per_second'], 3)
             for mode, row in jobs.items()}
-  # The issue's one-picture target is on worker processes, the ratio on the local default.
-  ratio, one = ratios[MODES[0]], one_seconds['multi_processing']
+  ratio, one = ratios[MODES[0]], one_seconds[ONE_PICTURE_MODE]
   result = {
       'what': f'{args.count} catalog-like 1024-px JPEGs (benchmarks.catalog, seed 0) x 1 style '
               f'({STYLE}), --model {args.model}, JPEG outputs at the job\'s defaults. bare: one '
@@ -236,7 +238,8 @@ def main(argv=None) -> None:
       'profile': profiled,
       'targets': {'job_over_bare': TARGET, 'stretch': STRETCH,
                   'one_picture_seconds': ONE_PICTURE_TARGET_S,
-                  'judged_on': {'job_over_bare': MODES[0], 'one_picture_seconds': MODES[1]},
+                  'judged_on': {'job_over_bare': MODES[0],
+                                'one_picture_seconds': ONE_PICTURE_MODE},
                   'met': {'job_over_bare': ratio >= TARGET, 'stretch': ratio >= STRETCH,
                           'one_picture_seconds': one <= ONE_PICTURE_TARGET_S}},
       'versions': versions(),

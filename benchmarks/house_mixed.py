@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 
+from benchmarks import unseen as benchmarks_unseen
 from benchmarks.distilled import HELD_OUT_PAINTINGS, HELD_OUT_PHOTOS, MAGENTA, SHARED
 from benchmarks.record import ROOT, provenance
 from model_building import distill, export, mixed_precision, optimize
@@ -67,8 +68,7 @@ def main(argv=None) -> None:
       str(MAGENTA / registry.REGISTRY['magenta-int8'].prediction.name))
   fp16 = str(MAGENTA / registry.REGISTRY['magenta-fp16'].transfer.name)
   predictor = str(MAGENTA / registry.REGISTRY['magenta-int8'].prediction.name)
-  unseen = sorted(os.path.join(args.confirm, name) for name in os.listdir(args.confirm)
-                  ) if args.confirm else []
+  unseen = benchmarks_unseen.check(args.confirm) if args.confirm else []
   exports = {'int8-storage': export.to_tflite(model, 'int8-storage'),
              'int8-weights': export.to_tflite(model, 'int8-weights')}
   for name, choice in choices.items():

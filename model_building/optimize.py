@@ -113,7 +113,7 @@ def fidelity(paths: dict[str, str], reference: str, contents: list[np.ndarray],
         got = net.stylize(content, bottleneck)
         scores[name][0].append(quality.ssim(got, expected))
         scores[name][1].append(quality.psnr(got, expected))
-  return {name: {'ssim': round(float(np.mean(s)), 4), 'psnr_db': round(float(np.mean(p)), 2),
+  return {name: {'ssim': round(float(np.mean(s)), 4), 'psnr_db': round(float(np.mean(p)), 3),
                  'min_ssim': round(float(np.min(s)), 4)}
           for name, (s, p) in scores.items()}
 

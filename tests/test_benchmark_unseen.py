@@ -6,9 +6,10 @@ import io
 import pickle
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from benchmarks.unseen import _picture
+from benchmarks.unseen import _picture, check
 
 
 def test_scipys_arrays_become_pngs_and_jpegs_stay_as_they_are():
@@ -19,3 +20,15 @@ def test_scipys_arrays_become_pngs_and_jpegs_stay_as_they_are():
   png = Image.open(io.BytesIO(_picture('scipy/misc/ascent.dat', pickle.dumps(stairs))))
   assert png.mode == 'L' and np.array_equal(np.asarray(png), stairs.astype(np.uint8))
   assert _picture('sklearn/datasets/images/china.jpg', b'\xff\xd8jpeg') == b'\xff\xd8jpeg'
+
+
+def test_the_confirmation_folder_must_hold_exactly_the_fetched_photos(tmp_path):
+  names = ['china.jpg', 'flower.jpg', 'raccoon.png', 'stairs.png']
+  for name in names:
+    (tmp_path / name).write_bytes(b'x')
+  assert check(str(tmp_path)) == [str(tmp_path / name) for name in names]
+  (tmp_path / 'grace_hopper.jpg').write_bytes(b'x')  # a stray file would be scored as unseen
+  with pytest.raises(SystemExit, match='should hold exactly'):
+    check(str(tmp_path))
+  with pytest.raises(SystemExit, match='it holds \\[\\]'):
+    check(str(tmp_path / 'absent'))
