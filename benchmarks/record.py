@@ -12,15 +12,20 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def provenance(command: str, started: float) -> dict:
-  commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, text=True,
-                          capture_output=True, check=False).stdout.strip()
+  """Where a result came from. `uncommitted`: tracked files that differed from the commit when
+  the result was written (the measured code may then not be the commit's)."""
+  git = lambda *args: subprocess.run(['git', *args], cwd=ROOT, text=True, capture_output=True,
+                                     check=False).stdout
+  commit = git('rev-parse', 'HEAD').strip()
+  uncommitted = [line[3:] for line in git('status', '--porcelain', '--untracked-files=no'
+                                          ).splitlines()]
   return {
       'command': command,
       'date': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
       'seconds': round(time.time() - started, 1),
       'machine': {'nproc': os.cpu_count(), 'arch': platform.machine(), **cpu(),
                   'python': platform.python_version(), 'loadavg_at_end': os.getloadavg()},
-      'code': {'commit': commit},
+      'code': {'commit': commit, 'uncommitted': uncommitted},
   }
 
 
