@@ -21,7 +21,6 @@ a rule fixed before these pictures were first scored. Writes benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -33,6 +32,7 @@ from benchmarks.distilled import HELD_OUT_PAINTINGS, HELD_OUT_PHOTOS, MAGENTA, S
 from benchmarks.record import ROOT, provenance
 from model_building import distill, export, mixed_precision, optimize
 from models import registry
+from models.fetch import sha256_of
 
 WORKDIR, WIDTH = ROOT / 'training' / 'house', 0.3  # training/train_house.sh's
 TOLERANCE_SSIM = 0.005  # what an int8-mixed export may lose against int8-storage (issue 20)
@@ -116,7 +116,7 @@ def main(argv=None) -> None:
     result['confirmation'] = {
         'rule': 'fixed before these pictures were first scored: a choice is confirmed when its '
                 'SSIM lost against int8-storage over all the pairs below is at most the target',
-        'photos': {os.path.basename(path): _sha256(path) for path in unseen},
+        'photos': {os.path.basename(path): sha256_of(path) for path in unseen},
         'pairs': {group: row['pairs'] for group, row in confirmation.items()},
         'scores': {group: row['scores'] for group, row in confirmation.items()},
         'all_pairs': (everything := _pooled(confirmation)),
@@ -155,11 +155,6 @@ def _pooled(confirmation: dict) -> dict[str, dict[str, float]]:
   return {name: {'ssim': round(mean(name, 'ssim'), 4), 'psnr_db': round(mean(name, 'psnr_db'), 2),
                  'min_ssim': min(row['scores'][name]['min_ssim']
                                  for row in confirmation.values())} for name in names}
-
-
-def _sha256(path: str) -> str:
-  with open(path, 'rb') as f:
-    return hashlib.sha256(f.read()).hexdigest()
 
 
 if __name__ == '__main__':
