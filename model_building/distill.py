@@ -462,12 +462,21 @@ def restore_for_export(workdir: str, width: float):
 
 
 def float_layers(workdir: str) -> dict | None:
-  """WORKDIR/float_layers.json (`model_building.mixed_precision`'s choice), or None."""
+  """WORKDIR/float_layers.json (`model_building.mixed_precision`'s choice), or None. A file that
+  names no layers is refused, not read as "none": the export would silently change form."""
   path = os.path.join(workdir, FLOAT_LAYERS_FILE)
   if not os.path.exists(path):
     return None
-  with open(path, encoding='utf-8') as f:
-    return json.load(f)
+  try:
+    with open(path, encoding='utf-8') as f:
+      choice = json.load(f)
+  except ValueError as e:
+    raise ValueError(f'{path} is not JSON ({e}): rerun model_building.mixed_precision') from e
+  layers = choice.get('float_layers') if isinstance(choice, dict) else None
+  if not (isinstance(layers, list) and layers and all(isinstance(x, str) for x in layers)):
+    raise ValueError(f'{path} names no layers to keep in float ("float_layers": a list of layer '
+                     'names, as model_building.mixed_precision writes it)')
+  return choice
 
 
 def export(workdir: str, width: float, out_dir: str) -> dict[str, str]:

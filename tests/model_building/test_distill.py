@@ -135,6 +135,17 @@ def test_the_export_keeps_the_layers_float_layers_json_names_in_float(first_sess
   contract.StyleTransfer(str(out / 'house_int8_transfer.tflite'))  # names, shapes, dtypes
 
 
+@pytest.mark.parametrize('text', ['{"float_layers": []}', '{"float_layers": "contract_conv2"}',
+                                  '[]', '{"checkpoint": "ckpt-2"}', 'not json'])
+def test_a_float_layers_file_that_names_no_layers_is_refused(tmp_path, text):
+  (tmp_path / distill.FLOAT_LAYERS_FILE).write_text(text)
+  with pytest.raises(ValueError, match=distill.FLOAT_LAYERS_FILE):
+    distill.float_layers(str(tmp_path))
+  assert distill.float_layers(str(tmp_path / 'absent')) is None
+  (tmp_path / distill.FLOAT_LAYERS_FILE).write_text('{"float_layers": ["contract_conv2"]}')
+  assert distill.float_layers(str(tmp_path))['float_layers'] == ['contract_conv2']
+
+
 def test_weight_averaging_exports_the_mean_of_the_last_checkpoints(averaged):
   """`--average-last 2` with a checkpoint every step: the export holds the mean of the weights at
   steps 3 and 4 (not step 2's, outside the window), also when a session ended inside the window."""
