@@ -40,6 +40,9 @@ class Plan:
   blends: dict = dataclasses.field(default_factory=dict)
   # which styles each picture gets; None: every one of `styles`
   assignment: incremental.Assignment | None = None
+  # False: --output held nothing at launch, so there is nothing done to read or tidy, and the
+  # graph leaves those steps out (a first run, or a one-picture try, starts much sooner)
+  history: bool = True
 
 
 def prepare(job: options.JobSettings) -> Plan:
@@ -63,13 +66,14 @@ def prepare(job: options.JobSettings) -> Plan:
       tuple(ref.id for ref in defaults), {**aliases, **{ref.uri: ref.id for ref in styles}}
   ) if job.content_list else None
   prediction, transfer = _verified_models(job.model, job.model_dir, needs_prediction)
+  history = job.skip_existing and bool(_match(FileSystems.join(job.output, '**'), limit=1))
   if not job.plan_only:  # a plan writes nothing
     _check_writable(job.output, job.run_id)
     _claim_run_id(job)
   snapshot = state.current_snapshot(job.output) if job.skip_existing else None
   if not job.plan_only:
     _remove_old_state(job.output)
-  return Plan(styles, prediction, transfer, snapshot, blends, assignment)
+  return Plan(styles, prediction, transfer, snapshot, blends, assignment, history)
 
 
 def _match(pattern: str, limit: int | None = None) -> list[storage.Found]:
@@ -180,7 +184,7 @@ def _assigned_style(uri: str, taken: set[str]) -> ImageRef:
         problem = f'{uri!r} names more than one built-in style'
     except KeyError as e:
       problem = e.args[0]
-  elif any(c in uri for c in '*?['):
+  elif storage.is_pattern(uri):
     problem = f'{uri!r} is a pattern; a list row names single style pictures'
   if style_bank.is_builtin(uri) and not problem:
     name = uri.split(':', 1)[1]
@@ -227,7 +231,7 @@ def _check_blend_part(name: str, uri: str) -> None:
     except KeyError as e:
       raise LaunchError(f'--style-blend {name!r}: {e.args[0]}') from None
     return
-  if any(c in uri for c in '*?['):
+  if storage.is_pattern(uri):
     raise LaunchError(f'--style-blend {name!r}: {uri!r} is a pattern; a part is one picture')
   if not _match(uri, limit=1):
     raise LaunchError(f'--style-blend {name!r}: style {uri!r} does not exist')

@@ -8,6 +8,7 @@ Graph (each step that can fail on one element sends it to a dead-letter output a
   style refs -> PredictStyles -- AsDict side input -----+--+--------------------------+          |
                                                   skipped rows | dead letters | written rows     v
                                                                                      WriteManifest
+A first run into an empty --output has nothing done to read, and its graph leaves DonePairs out.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def plan_pairs(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan, st
           | 'ByOutputName' >> beam.Map(lambda ref: (content_key(ref.id, ref.uri), ref)))
   recorded = (p | 'DonePairs' >> DonePairs(job.output, [ref.id for ref in plan.styles],
                                            plan.snapshot, tidy=not job.plan_only)
-              if job.skip_existing
+              if plan.history
               else p | 'NothingDone' >> beam.Create([]))
   done = recorded | 'ForPlanning' >> beam.Map(for_planning)
   # The join also fans the content out: each picture goes on to any worker.
@@ -114,6 +115,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   p = test_pipeline or beam.Pipeline(runner=_direct_engine(beam_options), options=beam_options)
   if workers.is_remote(p.options):
     plan = launch.for_remote_workers(plan, p.options)
+  if _only_described(p.options):  # a described graph runs later, on what the output holds then
+    plan = dataclasses.replace(plan, history=job.skip_existing)
   if job.plan_only:
     return RunOutcome(*forecast.run(p, job, plan, plan_pairs))
   build(p, job, plan)

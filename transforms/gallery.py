@@ -10,6 +10,7 @@ the full output (a source's, to its name).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import html
 import logging
 import urllib.parse
@@ -181,35 +182,16 @@ class WriteGallery(beam.PTransform):
 
   def expand(self, rows):
     output, run_id = self._output, self._run_id
-    # The first contents are chosen by a combiner (partial results per bundle, then merged), and
-    # only their rows are grouped: the run's other rows are never shuffled for the page.
-    chosen = (rows
-              | 'ContentKeys' >> beam.Map(_key)
-              | 'FirstContents' >> beam.CombineGlobally(SmallestDistinct(self._max_rows)))
-    shown = (rows
-             | 'ShownRows' >> beam.Filter(lambda r, keys: _key(r) in keys,
-                                          keys=beam.pvalue.AsSingleton(chosen))
-             | 'ByContent' >> beam.Map(lambda r: (_key(r), r)))
-    _ = (shown
+    # One combiner picks what the page shows (partial results per bundle, then merged): the run's
+    # other rows are never shuffled for the page, and the graph stays small.
+    sheet = rows | 'Sheet' >> beam.CombineGlobally(ContactSheet(self._max_rows))
+    _ = (sheet
+         | 'ShownContents' >> beam.FlatMap(lambda shown: shown.contents)
          | 'SpreadThumbnails' >> beam.Reshuffle()
-         | 'Thumbnails' >> beam.MapTuple(lambda _, row: _write_thumbnail(row, output)))
-    # The failures listed: the first by name, chosen by a combiner, and how many there are.
-    failed = rows | 'Failed' >> beam.Filter(lambda row: row.status == FAILED)
-    listed = (failed
-              | 'AsFailures' >> beam.Map(_failure)
-              | 'FirstFailures' >> beam.combiners.Top.Smallest(self._max_rows))
-    count = failed | 'CountFailed' >> beam.combiners.Count.Globally()
-    grouped = (shown
-               | 'Group' >> beam.GroupByKey()
-               | 'AsLists' >> beam.MapTuple(lambda key, content_rows: (key, list(content_rows))))
-    _ = grouped | 'SourceThumbnails' >> beam.MapTuple(
-        lambda _, content_rows: _write_source_thumbnail(content_rows, output))
-    return (grouped
-            | 'OnePage' >> beam.combiners.ToList()
-            | 'Write' >> beam.Map(
-                lambda contents, failures, total: _write_page(
-                    sorted(contents), output, run_id, failures, total),
-                failures=beam.pvalue.AsSingleton(listed), total=beam.pvalue.AsSingleton(count)))
+         | 'Thumbnails' >> beam.MapTuple(lambda _, content_rows: _write_thumbnails(content_rows,
+                                                                                  output)))
+    return sheet | 'Write' >> beam.Map(
+        lambda shown: _write_page(shown.contents, output, run_id, shown.failures, shown.failed))
 
 
 def _key(row: ManifestRow) -> bytes:
@@ -222,35 +204,71 @@ def _failure(row: ManifestRow) -> tuple[str, ...]:
           row.stage or '', row.error_type or '', row.message or '')
 
 
-class SmallestDistinct(beam.CombineFn):
-  """The `n` smallest distinct values, as a set; partial results stay `n` long at most."""
+@dataclasses.dataclass
+class Shown:
+  """What the page shows: the rows of the first contents by key (sorted), the first failures by
+  name, and how many pairs failed in all."""
+  contents: list[tuple[bytes, list[ManifestRow]]]
+  failures: list[tuple[str, ...]]
+  failed: int
+
+
+class ContactSheet(beam.CombineFn):
+  """Rows -> `Shown`, keeping at most `n` contents and `n` failures in any partial result."""
 
   def __init__(self, n: int):
     super().__init__()
     self._n = n
 
   def create_accumulator(self):
-    return []
+    # content key -> its rows; those keys, sorted; the smallest failures, sorted; failures counted
+    return {}, [], [], 0
 
-  def add_input(self, smallest, value):
-    if value not in smallest and (len(smallest) < self._n or value < smallest[-1]):
-      bisect.insort(smallest, value)
-      del smallest[self._n:]
-    return smallest
+  def add_input(self, accumulator, row):
+    contents, keys, failures, failed = accumulator
+    key = _key(row)
+    if key in contents:
+      contents[key].append(row)
+    elif len(keys) < self._n or key < keys[-1]:
+      contents[key] = [row]
+      bisect.insort(keys, key)
+      if len(keys) > self._n:
+        del contents[keys.pop()]
+    if row.status == FAILED:
+      failed += 1
+      failure = _failure(row)
+      if len(failures) < self._n or failure < failures[-1]:
+        bisect.insort(failures, failure)
+        del failures[self._n:]
+    return contents, keys, failures, failed
 
   def merge_accumulators(self, accumulators):
-    return sorted(set().union(*accumulators))[:self._n]
+    merged, failures, failed = {}, [], 0
+    for contents, _, some, count in accumulators:
+      for key, rows in contents.items():
+        merged.setdefault(key, []).extend(rows)
+      failures += some
+      failed += count
+    keys = sorted(merged)[:self._n]
+    return {key: merged[key] for key in keys}, keys, sorted(failures)[:self._n], failed
 
-  def extract_output(self, smallest):
-    return set(smallest)
+  def extract_output(self, accumulator):
+    contents, keys, failures, failed = accumulator
+    return Shown([(key, contents[key]) for key in keys], failures, failed)
+
+
+def _write_thumbnails(rows: list[ManifestRow], output: str) -> None:
+  """One content's: its source's, then its outputs'."""
+  _write_source_thumbnail(rows, output)
+  for row in rows:
+    _write_thumbnail(row, output)
 
 
 def _write_page(contents, output: str, run_id: str, failures: list, failed: int) -> None:
   """Renders and writes the page; the gallery is a convenience, so a failure is logged, not
   raised: it never fails the run whose outputs and manifest are written."""
   try:
-    page = render_page([(key, list(rows)) for key, rows in contents], output, run_id, failures,
-                       failed)
+    page = render_page(contents, output, run_id, failures, failed)
     # A file name that is not valid UTF-8 shows with a replacement character, never a crash.
     write_bytes(FileSystems.join(output, layout.GALLERY_PAGE), page.encode('utf-8', 'replace'),
                 'text/html')

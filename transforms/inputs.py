@@ -226,19 +226,22 @@ class ContentRefs(beam.PTransform):
     self._blend_names = blend_names
 
   def expand(self, pbegin):
-    matched = (
-        pbegin
-        | 'Patterns' >> beam.Create(self._patterns)
-        | 'Shards' >> beam.FlatMap(storage.listing_shards)
-        | 'SpreadListing' >> beam.Reshuffle()
-        | 'Match' >> beam.FlatMap(storage.match_shard)
-        | 'RefOfMatch' >> beam.Map(
-            lambda found: content_ref(found.path, version=found.version, problem=found.problem)))
-    listed = (
-        pbegin
-        | 'ListFiles' >> beam.Create(self._list_files)
-        | 'ReadListFile' >> beam.FlatMap(read_list_file, self._blend_names)
-        | 'RefOfRow' >> beam.Map(
-            lambda row: content_ref(row.uri, row.id, row.version, row.problem, row.styles,
-                                    row.mask)))
-    return (matched, listed) | 'All' >> beam.Flatten()
+    branches = []  # only those there is something for: every step costs each run time
+    if self._patterns or not self._list_files:
+      branches.append(
+          pbegin
+          | 'Patterns' >> beam.Create(self._patterns)
+          | 'Shards' >> beam.FlatMap(storage.listing_shards)
+          | 'SpreadListing' >> beam.Reshuffle()
+          | 'Match' >> beam.FlatMap(storage.match_shard)
+          | 'RefOfMatch' >> beam.Map(
+              lambda found: content_ref(found.path, version=found.version, problem=found.problem)))
+    if self._list_files:
+      branches.append(
+          pbegin
+          | 'ListFiles' >> beam.Create(self._list_files)
+          | 'ReadListFile' >> beam.FlatMap(read_list_file, self._blend_names)
+          | 'RefOfRow' >> beam.Map(
+              lambda row: content_ref(row.uri, row.id, row.version, row.problem, row.styles,
+                                      row.mask)))
+    return tuple(branches) | 'All' >> beam.Flatten()

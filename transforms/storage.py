@@ -142,6 +142,10 @@ class Found:
   problem: str | None = None  # e.g. a FIFO, a dangling link: the picture's dead letter says so
 
 
+def is_pattern(uri: str) -> bool:
+  return any(c in uri for c in '*?[')
+
+
 def glob_regex(pattern: str) -> re.Pattern:
   """fnmatch's syntax with '/' alone as the separator: `*` and `?` never cross a '/', `**` does.
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -122,3 +123,38 @@ def test_the_command_runs_locally_on_every_core_unless_told_otherwise(monkeypatc
 def test_one_core_keeps_the_single_threaded_runner(monkeypatch):
   monkeypatch.setattr(job.os, 'sched_getaffinity', lambda pid: {0})
   assert job.local_parallelism([]) == []
+
+
+def _labels(settings, plan) -> set[str]:
+  import apache_beam as beam
+  p = beam.Pipeline()
+  job.build(p, settings, plan)
+  labels = set()
+
+  class Labels(beam.pipeline.PipelineVisitor):
+    def enter_composite_transform(self, node):
+      labels.add(node.full_label)
+
+  p.visit(Labels())
+  return labels
+
+
+def test_a_first_run_into_an_empty_output_leaves_out_reading_what_is_done(pictures, tiny_models,
+                                                                          tmp_path):
+  """Nothing at --output: nothing is done and nothing is left to tidy, so the graph has no steps
+  for them (a first run starts sooner). Anything there, a killed run's abandoned file even, and the
+  steps are in; --overwrite never reads what is done."""
+  out = tmp_path / 'out'
+  settings, _ = options.parse(_args(pictures, tiny_models, out, **{'--run-id': 'r1'}))
+  first = launch.prepare(settings)
+  assert first.history is False and 'DonePairs' not in _labels(settings, first)
+  for leftover in ('.a.jpg.0123abcd.partial', 'warm/a.jpg'):
+    shutil.rmtree(out)
+    (out / leftover).parent.mkdir(parents=True)
+    (out / leftover).write_bytes(b'x')
+    settings, _ = options.parse(_args(pictures, tiny_models, out, **{'--run-id': leftover[:2]}))
+    plan = launch.prepare(settings)
+    assert plan.history is True and 'DonePairs' in _labels(settings, plan), leftover
+  settings, _ = options.parse(_args(pictures, tiny_models, out, **{'--run-id': 'r3'}) +
+                              ['--overwrite'])
+  assert launch.prepare(settings).history is False

@@ -16,8 +16,8 @@ from PIL import Image
 
 from models.rendering import Rendering
 from transforms import inputs
-from transforms.gallery import SmallestDistinct, WriteGallery, render_page
-from transforms.records import Failure, ManifestRow, StylizedImage
+from transforms.gallery import ContactSheet, WriteGallery, render_page
+from transforms.records import Failure, ManifestRow, StylizedImage, content_key
 from transforms.write import WriteOutput
 
 REQUIRE_CHROMIUM_ENV = 'STYLIZE_REQUIRE_CHROMIUM'
@@ -131,15 +131,44 @@ def test_gallery_opens_in_chromium_with_every_thumbnail(tmp_path):
   assert pixels.std() > 20, 'the screenshot is blank'
 
 
-def test_the_first_contents_are_chosen_without_grouping_every_row():
-  combine = SmallestDistinct(3)
-  parts = [combine.create_accumulator() for _ in range(2)]
-  for value in [b'e', b'a', b'a', b'c', b'f']:
-    parts[0] = combine.add_input(parts[0], value)
-  for value in [b'b', b'd', b'a']:
-    parts[1] = combine.add_input(parts[1], value)
-  assert all(len(part) <= 3 for part in parts)  # a bundle's partial result stays small
-  assert combine.extract_output(combine.merge_accumulators(parts)) == {b'a', b'b', b'c'}
+def _row(content_id: str, style_id: str, failed: bool = False) -> ManifestRow:
+  return ManifestRow(content_id=content_id, content_uri=f'/in/{content_id}.jpg',
+                     style_id=style_id, strength=1.0, model_sha256='sha',
+                     status='failed' if failed else 'written', stage='decode' if failed else None,
+                     output_uri=None if failed else f'/out/{style_id}/{content_id}.jpg')
+
+
+def test_the_sheet_keeps_the_first_contents_without_grouping_every_row():
+  combine = ContactSheet(3)
+  bundles = [[_row('e', 'warm'), _row('a', 'warm'), _row('a', 'cool'), _row('c', 'warm', True),
+              _row('f', 'warm', True)],
+             [_row('b', 'warm'), _row('d', 'warm', True), _row('a', 'dry'), _row('g', 'cool')]]
+  parts = []
+  for bundle in bundles:
+    part = combine.create_accumulator()
+    for row in bundle:
+      part = combine.add_input(part, row)
+    contents, _, failures, _ = part
+    assert len(contents) <= 3 and len(failures) <= 3  # a bundle's partial result stays small
+    parts.append(part)
+  shown = combine.extract_output(combine.merge_accumulators(parts))
+  assert [key for key, _ in shown.contents] == [content_key(c, f'/in/{c}.jpg') for c in 'abc']
+  assert sorted(row.style_id for row in dict(shown.contents)[content_key('a', '/in/a.jpg')]) == [
+      'cool', 'dry', 'warm']  # every row of a shown content, from every bundle
+  assert [failure[0] for failure in shown.failures] == ['/in/c.jpg', '/in/d.jpg', '/in/f.jpg']
+  assert shown.failed == 3
+  smaller = ContactSheet(2)
+  some = smaller.create_accumulator()
+  for row in bundles[0] + bundles[1]:
+    some = smaller.add_input(some, row)
+  assert [f[0] for f in smaller.extract_output(some).failures] == ['/in/c.jpg', '/in/d.jpg']
+  assert smaller.extract_output(some).failed == 3  # all failures counted, the first 2 listed
+
+
+def test_an_empty_run_gets_an_empty_page(tmp_path):
+  gallery(tmp_path, [])
+  page = (tmp_path / 'index.html').read_text()
+  assert 'Content pictures: 0 (rows)' in page and 'Failures: none' in page
 
 
 def test_source_thumbnails_are_made_for_new_or_changed_sources(tmp_path):
