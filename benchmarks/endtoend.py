@@ -8,8 +8,9 @@ Measures, on a catalog of `--count` 1024-pixel JPEGs made from the photos in ../
       (the command's local default) and as worker processes, files in and files out, wall time
       of the whole command as a user runs it (start-up, launch checks, manifest, state, gallery);
   (c) one picture: the same commands on one picture of the catalog (the fixed cost of a run),
-      beside Beam's own floor: a command that imports Beam and runs a one-element Create and Map
-      on the same engine, mode and workers as the job;
+      into an empty output, then another picture into that output (a run that reads what is
+      done), beside Beam's own floor: a command that imports Beam and runs a one-element Create
+      and Map on the same engine, mode and workers as the job;
   (d) profile: the job on `--profile-count` pictures in one process under cProfile, its own
       functions' time per pair: where the time outside inference goes.
 The ratio b/a with threads is the target (>= 1.0; stretch 1.4), and (c) on worker processes
@@ -118,8 +119,9 @@ def bare_loop(paths: list[pathlib.Path], style: pathlib.Path, transfer: str,
           'pictures_per_second': round(len(paths) / seconds, 3)}
 
 
-def job(argv: list[str], pictures: int, output: pathlib.Path) -> dict:
-  """(b) and (c): the command as a user runs it, in its own process."""
+def job(argv: list[str], pictures: int, output: pathlib.Path, files: int | None = None) -> dict:
+  """(b) and (c): the command as a user runs it, in its own process; `files`: the outputs
+  expected in `output` afterwards, when it held some before."""
   env = {**os.environ, 'STYLIZE_PROGRESS_SECONDS': '0'}
   start, cpu = time.perf_counter(), _cpu_seconds()
   done = subprocess.run([sys.executable, '-m', 'pipeline.run', *argv], cwd=ROOT, env=env,
@@ -127,8 +129,8 @@ def job(argv: list[str], pictures: int, output: pathlib.Path) -> dict:
   seconds = time.perf_counter() - start
   cpu = _cpu_seconds() - cpu
   written = len(list(output.glob('*/*.jpg')))
-  if done.returncode or written != pictures:
-    sys.exit(f'the job wrote {written} of {pictures} pictures (rc {done.returncode}):\n'
+  if done.returncode or written != (files or pictures):
+    sys.exit(f'the job wrote {written} of {files or pictures} pictures (rc {done.returncode}):\n'
              f'{done.stderr[-3000:]}')
   # The launcher prints the workers' metrics with the summary: `inference_ms_mean: 71.2`.
   inference_ms = float(re.search(r'inference_ms_mean: ([\d.]+)', done.stdout).group(1))
@@ -199,7 +201,7 @@ def main(argv=None) -> None:
     print(f'catalog: {len(paths)} JPEGs', file=sys.stderr)
     bare = bare_loop(paths, style, transfer, model_set.prediction.uri)
     print(f'bare loop: {bare}', file=sys.stderr)
-    jobs, ones, floors = {}, {}, {}
+    jobs, ones, used, floors = {}, {}, {}, {}
     for mode in MODES:
       out = work / f'out-{mode}'
       jobs[mode] = job(_job_argv(str(work / 'catalog' / '**'), style, out, args.model, magenta,
@@ -210,8 +212,12 @@ def main(argv=None) -> None:
         out = work / f'one{k}-{mode}'
         ones.setdefault(mode, []).append(
             job(_job_argv(str(paths[k]), style, out, args.model, magenta, 'one', mode), 1, out))
+        used.setdefault(mode, []).append(
+            job(_job_argv(str(paths[k + 3]), style, out, args.model, magenta, 'two', mode), 1,
+                out, files=2))
         floors.setdefault(mode, []).append(beam_floor(mode))
-    print(f'one picture: {ones}; Beam alone: {floors}', file=sys.stderr)
+    print(f'one picture: {ones}; into a used output: {used}; Beam alone: {floors}',
+          file=sys.stderr)
     profiled = profile(paths[:args.profile_count], style, args.model, magenta)
   one_seconds = {mode: statistics.median(r['seconds'] for r in runs)
                  for mode, runs in ones.items()}
@@ -224,14 +230,20 @@ def main(argv=None) -> None:
               'interpreter thread over prepared inputs. jobs: `python -m pipeline.run` with '
               f'{WORKERS} workers on DirectRunner, as threads of one process (multi_threading, '
               'the command\'s local default) and as worker processes (multi_processing); wall '
-              'time of the command. one_picture: the same command on one picture, 3 runs of '
-              'each; beam_alone: the smallest Beam command (FLOOR: import, a one-element Create '
-              'and Map) on the same engine, mode and workers, run after each. '
+              'time of the command. one_picture: the same command on one picture into an empty '
+              'output, 3 runs of each; into_used_output: then another picture into that output '
+              '(the run reads the state and lists the outputs); beam_alone: the smallest Beam '
+              'command (FLOOR: import, a one-element Create and Map) on the same engine, mode '
+              'and workers, run after each. '
               'profile: the job in one process under cProfile, cumulative ms per pair of '
               'the functions in STEPS (read and write: all callers, the gallery\'s included)',
       'model': args.model, 'pictures': len(paths),
       'bare_one_thread': bare, 'jobs': jobs, 'job_over_bare': ratios,
       'one_picture': {'runs': ones, 'median_seconds': one_seconds,
+                      'into_used_output': {
+                          'runs': used, 'median_seconds': {
+                              mode: statistics.median(r['seconds'] for r in runs)
+                              for mode, runs in used.items()}},
                       'beam_alone_seconds': floors,
                       'beam_alone_median_seconds': {mode: statistics.median(runs)
                                                     for mode, runs in floors.items()}},
