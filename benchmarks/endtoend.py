@@ -187,6 +187,8 @@ def main(argv=None) -> None:
   parser.add_argument('--out', type=pathlib.Path,
                       default=ROOT / 'benchmarks' / 'results' / 'endtoend.json')
   args = parser.parse_args(argv)
+  if args.count < 6:
+    parser.error('--count must be at least 6: the one-picture runs take the first six pictures')
   magenta = SHARED / 'models' / 'magenta'
   if not magenta.is_dir():
     sys.exit(f'{SHARED} is absent: this benchmark needs the published models and photos')

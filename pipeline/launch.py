@@ -66,6 +66,8 @@ def prepare(job: options.JobSettings) -> Plan:
       tuple(ref.id for ref in defaults), {**aliases, **{ref.uri: ref.id for ref in styles}}
   ) if job.content_list else None
   prediction, transfer = _verified_models(job.model, job.model_dir, needs_prediction)
+  # Decided at launch: a run launched into an empty output at the same time as another that
+  # finishes first leaves that other's records out of its snapshot (its pairs render again).
   history = job.skip_existing and bool(_match(FileSystems.join(job.output, '**'), limit=1))
   if not job.plan_only:  # a plan writes nothing
     _check_writable(job.output, job.run_id)

@@ -223,6 +223,9 @@ def _match_remote(pattern: str):
   if re.search(r'[\[*?]', pattern) and FileSystems.exists(pattern):
     yield Found(pattern, version_from(FileSystems.get_filesystem(pattern).metadata(pattern)))
     return
+  if FileSystems.get_scheme(pattern) == 'gs':  # streamed, so a `limit` stops the listing early
+    yield from _list_gs(pattern)
+    return
   regex = glob_regex(pattern)
   # Beam's `*` stops at a backslash; `**` does not: list with `**`, then filter by the pattern.
   listing = FileSystems.match([re.sub(r'\*+', '**', pattern)])[0].metadata_list
@@ -252,11 +255,21 @@ def match_shard(shard: tuple[str, str | None, str | None]):
     local = FileSystems.get_scheme(pattern) is None
     yield from _match_local(pattern) if local else match(pattern)
     return
+  yield from _list_gs(pattern, first, end)
+
+
+def _list_gs(pattern: str, first: str | None = None, end: str | None = None):
+  """The objects matching a gs:// glob, page by page, within the name range [first, end) of the
+  names after its fixed prefix when given."""
   bucket, name = pattern[len('gs://'):].split('/', 1)
   fixed = re.match(r'[^[*?]*', name).group(0)
   regex = glob_regex(pattern)
   start, stop = (fixed + first if first else None), (fixed + end if end else None)
-  for blob in client().list_blobs(bucket, prefix=fixed, start_offset=start, end_offset=stop):
+  exact = fixed == name  # no glob: the file, if there, is the first object of its own prefix
+  for blob in client().list_blobs(bucket, prefix=fixed, start_offset=start, end_offset=stop,
+                                  max_results=1 if exact else None):
+    if exact and blob.name != fixed:
+      return  # names sort after their prefix: the file is not there
     if (start and blob.name < start) or (stop and blob.name >= stop) or blob.name.endswith('/'):
       continue  # outside the slice: for a server that does not honour the offsets
     path = f'gs://{bucket}/{blob.name}'

@@ -51,3 +51,27 @@ def test_an_existence_check_is_one_request(gcs_emulator, gcs_bucket, tmp_path):
   assert len(lookups) <= 1, lookups
   (tmp_path / 'here.jpg').write_bytes(b'x')
   assert storage.exists(str(tmp_path / 'here.jpg')) and not storage.exists(str(tmp_path / 'no'))
+
+
+def test_a_limited_match_stops_listing_early(gcs_emulator, gcs_bucket, monkeypatch):
+  """The launcher asks whether a used output holds anything with `limit=1`: the listing is
+  streamed, so that reads one object whatever the output holds, not all of them."""
+  root = f'gs://{gcs_bucket}/out'
+  names = [f'{root}/warm/{k:03d}.jpg' for k in range(30)] + [f'{root}/_manifest/run-1.json']
+  for uri in names:
+    gcs_emulator.upload(b'x', uri)
+  real, pulled = storage.client(), []
+
+  class Counting:  # the real client, counting the objects its listings hand over
+    def list_blobs(self, *args, **kwargs):
+      for blob in real.list_blobs(*args, **kwargs):
+        pulled.append(blob.name)
+        yield blob
+
+  monkeypatch.setattr(storage, 'client', Counting)
+  (found,) = storage.match(f'{root}/**', limit=1)
+  assert found.path in names and len(pulled) == 1
+  assert sorted(f.path for f in storage.match(f'{root}/**')) == sorted(names)
+  pulled.clear()  # a name without a glob is one object: its prefix's first
+  assert [f.path for f in storage.match(f'{root}/warm/001.jpg')] == [f'{root}/warm/001.jpg']
+  assert storage.match(f'{root}/warm') == [] and len(pulled) <= 2
