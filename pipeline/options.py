@@ -14,6 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentP
 from PIL import ImageColor
 
 from models import imaging, registry, rendering
+from transforms import storage
 
 
 def _boolean(text: str) -> bool:
@@ -284,6 +285,9 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
     p.error('--sizes and --box both set the output size: give one')
   if not 1 <= job.jpeg_quality <= 95:
     p.error('--jpeg-quality must be between 1 and 95')
+  if storage.is_pattern(job.output):
+    p.error(f'--output {job.output!r} holds *, ? or [: the job lists its output with patterns, '
+            'where such a name would hide what is done there; choose a name without them')
   output = job.output
   if FileSystems.get_scheme(output) is None:
     output = os.path.abspath(output)

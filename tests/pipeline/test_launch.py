@@ -94,6 +94,13 @@ def test_command_line_says_what_is_missing(capsys):
   assert '--content GLOB or --content-list FILE' in capsys.readouterr().err
 
 
+def test_an_output_name_with_glob_characters_is_refused(pictures, tiny_models, tmp_path, capsys):
+  out = tmp_path / 'night[1]'
+  with pytest.raises(SystemExit):
+    job.run(_args(pictures, tiny_models, out))
+  assert "holds *, ? or [" in capsys.readouterr().err and _nothing_written(out)
+
+
 @pytest.mark.parametrize('args, direct', [
     ([], True), (['--runner', 'DirectRunner'], True), (['--runner', 'direct'], True),
     (['--runner', 'apache_beam.runners.direct.direct_runner.DirectRunner'], True),
