@@ -163,6 +163,14 @@ def test_the_sheet_keeps_the_first_contents_without_grouping_every_row():
     some = smaller.add_input(some, row)
   assert [f[0] for f in smaller.extract_output(some).failures] == ['/in/c.jpg', '/in/d.jpg']
   assert smaller.extract_output(some).failed == 3  # all failures counted, the first 2 listed
+  # A content pushed out by smaller ones stays out when more of its rows come, even after a
+  # merge; a kept content gets every later row.
+  later = smaller.merge_accumulators([some, smaller.create_accumulator()])
+  for row in (_row('e', 'cool'), _row('b', 'cool'), _row('c', 'dry')):
+    later = smaller.add_input(later, row)
+  shown = smaller.extract_output(later)
+  assert [(rows[0].content_id, sorted(r.style_id for r in rows)) for _, rows in shown.contents] == [
+      ('a', ['cool', 'dry', 'warm']), ('b', ['cool', 'warm'])]
 
 
 def test_an_empty_run_gets_an_empty_page(tmp_path):
