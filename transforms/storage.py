@@ -220,7 +220,7 @@ _KINDS = {stat.S_IFIFO: 'a FIFO', stat.S_IFSOCK: 'a socket', stat.S_IFCHR: 'a ch
 
 
 def _match_remote(pattern: str):
-  if re.search(r'[\[*?]', pattern) and FileSystems.exists(pattern):
+  if is_pattern(pattern) and FileSystems.exists(pattern):
     yield Found(pattern, version_from(FileSystems.get_filesystem(pattern).metadata(pattern)))
     return
   if FileSystems.get_scheme(pattern) == 'gs':  # streamed, so a `limit` stops the listing early
@@ -242,7 +242,7 @@ def listing_shards(pattern: str) -> list[tuple[str, str | None, str | None]]:
   """(pattern, first, end) slices of a glob's name range, together covering it all: Cloud Storage
   lists a name range by itself, so a bucket of millions of objects is listed by many workers at
   once. A local pattern stays whole: one walk of the local disk."""
-  if FileSystems.get_scheme(pattern) != 'gs' or not re.search(r'[\[*?]', pattern):
+  if FileSystems.get_scheme(pattern) != 'gs' or not is_pattern(pattern):
     return [(pattern, None, None)]
   bounds = [None, *_SPLITS, None]
   return [(pattern, first, end) for first, end in zip(bounds, bounds[1:])]
@@ -261,7 +261,7 @@ def match_shard(shard: tuple[str, str | None, str | None]):
 def _list_gs(pattern: str, first: str | None = None, end: str | None = None):
   """The objects matching a gs:// glob, page by page, within the name range [first, end) of the
   names after its fixed prefix when given."""
-  bucket, name = pattern[len('gs://'):].split('/', 1)
+  bucket, _, name = pattern[len('gs://'):].partition('/')  # a bare bucket: no name
   fixed = re.match(r'[^[*?]*', name).group(0)
   regex = glob_regex(pattern)
   start, stop = (fixed + first if first else None), (fixed + end if end else None)

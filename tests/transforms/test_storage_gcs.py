@@ -75,3 +75,4 @@ def test_a_limited_match_stops_listing_early(gcs_emulator, gcs_bucket, monkeypat
   pulled.clear()  # a name without a glob is one object: its prefix's first
   assert [f.path for f in storage.match(f'{root}/warm/001.jpg')] == [f'{root}/warm/001.jpg']
   assert storage.match(f'{root}/warm') == [] and len(pulled) <= 2
+  assert storage.match(f'gs://{gcs_bucket}') == []  # a bare bucket names no file
