@@ -39,7 +39,6 @@ from transforms.incremental import DonePairs, PlanPairs, for_planning
 from transforms.inputs import ContentRefs
 from transforms.manifest import WriteManifest, manifest_dir
 from transforms.records import FAILED, PLANNED, SKIPPED, content_key
-from transforms.state import PublishSnapshot
 from transforms.storage import read_bytes
 from transforms.styles import PredictStyles
 from transforms.stylize import LoadContent, Stylize
@@ -94,8 +93,8 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
   failures = ((planned[FAILED], loaded[FAILED], stylized[FAILED], written[FAILED])
               | 'DeadLetters' >> beam.Flatten())
   rows = (written.rows, planned[SKIPPED], failures, planned[PLANNED]) | 'Manifest' >> WriteManifest(
-      job.output, job.run_id, plan.transfer.identity, job.started_at,
-      after=lambda rows: (recorded, rows) | 'State' >> PublishSnapshot(job.output, job.run_id))
+      job.output, job.run_id, plan.transfer.identity, job.started_at, with_state=True,
+      before=recorded if plan.history else None)
   if job.gallery_rows:
     _ = rows | 'Gallery' >> WriteGallery(job.output, job.run_id, job.gallery_rows)
 

@@ -100,8 +100,9 @@ def test_abandoned_partials_go_and_fresh_ones_stay(tmp_path):
 
 def test_temp_folders_of_finished_or_quiet_runs_go(tmp_path):
   manifest = tmp_path / '_manifest'
-  folders = {name: manifest / f'beam-temp-results-{name}-{"0" * 31}{k}'
-             for k, name in enumerate(['finished', 'quiet', 'running'])}
+  folders = {name: manifest / f'temp-{name}' for name in ['finished', 'quiet', 'running']}
+  # and an earlier release's (Beam's WriteToText) of a finished run
+  folders['finished-before'] = manifest / f'beam-temp-results-finished-{"0" * 32}'
   for folder in folders.values():
     folder.mkdir(parents=True)
     (folder / 'shard').write_text('{}')
@@ -109,7 +110,7 @@ def test_temp_folders_of_finished_or_quiet_runs_go(tmp_path):
   day_ago = time.time() - leftovers.TEMP_STALE_AFTER_S - 5
   os.utime(folders['quiet'] / 'shard', (day_ago, day_ago))
   removed = leftovers.remove_abandoned_temp(str(manifest))
-  assert len(removed) == 2
+  assert len(removed) == 3
   assert [name for name, folder in folders.items() if folder.exists()] == ['running']
 
 

@@ -135,7 +135,7 @@ def test_every_pair_is_written_to_gcs_with_its_manifest(gcs_emulator, gcs_runs):
   assert json.loads(gcs_emulator.read(summary_uri))['pairs_written'] == 6
   # Nothing is left behind by the launch-time write check or the manifest's temporary files.
   assert [uri for uri in gcs_emulator.list(f'gs://{bucket}/out/_manifest/')
-          if '.write-check-' in uri or 'beam-temp' in uri] == []
+          if '.write-check-' in uri or '/_manifest/temp-' in uri] == []
 
 
 def test_outputs_carry_their_type_cache_control_and_provenance(gcs_emulator, gcs_runs):

@@ -2,10 +2,12 @@
 
 A killed local write leaves a hidden `.NAME.XXXXXXXX.partial` beside its output (`storage.
 write_bytes` writes and renames it within one call, seconds, so one untouched for an hour has no
-writer left). A killed run leaves Beam's `_manifest/beam-temp-KIND-RUN_ID-UUID/` shards: they are
-abandoned once that run wrote its summary (it finished, and its own clean-up failed) or when they
-were not touched for a day (longer than any run's manifest writing goes quiet). A snapshot of the
-state (`transforms.state`) is done with once another is current and its own run has ended.
+writer left). A killed run leaves its tables' shards in `_manifest/temp-RUN_ID/`
+(`transforms.tables`; runs of earlier releases: Beam's `_manifest/beam-temp-KIND-RUN_ID-UUID/`):
+they are abandoned once that run wrote its summary (it finished, and its own clean-up failed) or
+when they were not touched for a day (longer than any run's manifest writing goes quiet). A
+snapshot of the state (`transforms.state`) is done with once another is current and its own run
+has ended.
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from transforms.records import METRICS_NAMESPACE
 PARTIAL_STALE_AFTER_S = 3600
 TEMP_STALE_AFTER_S = 24 * 3600
 _PARTIAL = re.compile(r'/\.[^/]+\.[0-9a-f]{8}\.partial\Z')
-_TEMP = re.compile(r'/beam-temp-(?:results|failures)-(?P<run>.+)-[0-9a-f]{32}/')
+_TEMP = re.compile(
+    r'/(?:temp-(?P<run>[^/]+)|beam-temp-(?:results|failures)-(?P<beam_run>.+)-[0-9a-f]{32})/')
 
 
 def _mtime(version: str | None) -> float:
@@ -49,15 +52,17 @@ def remove_if_abandoned_partial(found: storage.Found, now: float | None = None) 
 
 
 def remove_abandoned_temp(manifest_dir: str, now: float | None = None) -> list[str]:
-  """Deletes the abandoned Beam temp folders under `manifest_dir`; returns the ones it removed."""
+  """Deletes the abandoned temp folders under `manifest_dir`; returns the ones it removed."""
   now = now or time.time()
   groups: dict[str, list[storage.Found]] = {}
-  for found in storage.match(FileSystems.join(manifest_dir, 'beam-temp-*/**')):
-    if (m := _TEMP.search(found.path)) is not None:
-      groups.setdefault(found.path[:m.end()], []).append(found)
+  for pattern in ('temp-*/**', 'beam-temp-*/**'):
+    for found in storage.match(FileSystems.join(manifest_dir, pattern)):
+      if (m := _TEMP.search(found.path)) is not None:
+        groups.setdefault(found.path[:m.end()], []).append(found)
   removed = []
   for folder, files in sorted(groups.items()):
-    run_id = _TEMP.search(folder).group('run')
+    m = _TEMP.search(folder)
+    run_id = m.group('run') or m.group('beam_run')
     finished = storage.match(FileSystems.join(manifest_dir, f'summary-{run_id}.json'), limit=1)
     quiet = now - max(_mtime(f.version) for f in files) >= TEMP_STALE_AFTER_S
     if finished or quiet:

@@ -13,8 +13,15 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms import layout, progress
-from transforms.records import FAILED, METRICS_NAMESPACE, SKIPPED, WRITTEN, ManifestRow
+from transforms import layout, progress, state, tables
+from transforms.records import (
+  FAILED,
+  METRICS_NAMESPACE,
+  PLANNED,
+  SKIPPED,
+  WRITTEN,
+  ManifestRow,
+)
 from transforms.storage import write_bytes
 
 
@@ -28,20 +35,21 @@ class WriteManifest(beam.PTransform):
   every pair's ManifestRow.
 
   Every row is stamped with the run id and the run's start time (UTC), so a later run can tell
-  which record is the newest. The summary and the marker are written by the job itself, after
-  the manifest files are complete, so a run nobody waits for (a scheduled Flex Template launch)
-  still says how it ended."""
+  which record is the newest. With `with_state`, the rows and `before` (the earlier records still
+  there; None: none) also make the run's state snapshot (`transforms.state`), published before
+  the summary. All of it is written by the job itself, in one step once the tables are complete,
+  so a run nobody waits for (a scheduled Flex Template launch) still says how it ended."""
 
-  def __init__(self, output: str, run_id: str, model_sha256: str, started_at: str, after=None):
-    """`after(rows)`, if given, adds steps on the stamped rows (publishing the state) that the
-    summary and the completion marker then wait for."""
+  def __init__(self, output: str, run_id: str, model_sha256: str, started_at: str,
+               with_state: bool = False, before=None):
     super().__init__()
-    self._after = after
+    self._output = output
     self._folder = manifest_dir(output)
-    self._prefix = FileSystems.join(self._folder, '{}-' + run_id)
     self._run_id = run_id
     self._started_at = started_at
     self._model_sha256 = model_sha256
+    self._with_state = with_state
+    self._before = before
 
   def expand(self, outputs):
     written, skipped, failures, planned = outputs
@@ -59,32 +67,32 @@ class WriteManifest(beam.PTransform):
     rows = ((written, skipped, failed_rows)
             | 'AllPairs' >> beam.Flatten()
             | 'Stamp' >> beam.Map(stamped))
-    failure_files = (
-        rows
-        | 'OnlyFailures' >> beam.Filter(lambda row: row.status == FAILED)
-        | 'FailuresToJson' >> beam.Map(ManifestRow.to_json)
-        | 'WriteFailures' >> beam.io.WriteToText(self._prefix.format('failures'), '.jsonl'))
-    result_files = (
-        rows
-        | 'ToJson' >> beam.Map(ManifestRow.to_json)
-        | 'WriteResults' >> beam.io.WriteToText(self._prefix.format('results'), '.jsonl'))
-    finished = self._after(rows) if self._after else rows.pipeline | 'NoMore' >> beam.Create([])
-    outcomes = (rows
-                | 'Outcome' >> beam.Map(lambda row: (row.status, row.stage))
-                | 'CountOutcomes' >> beam.combiners.Count.PerElement())
-    _ = (planned
-         | 'PairsPlanned' >> beam.CombineGlobally(sum)
-         | 'WriteSummary' >> beam.Map(
-             self._write_summary, outcomes=beam.pvalue.AsList(outcomes),
-             files=beam.pvalue.AsList(result_files), more=beam.pvalue.AsList(failure_files),
-             after=beam.pvalue.AsList(finished)))
+    table_rows = rows | 'ToTables' >> beam.FlatMap(_table_rows)
+    prefix = FileSystems.join(self._folder, '{}-' + self._run_id)
+    run_tables = {name: tables.Table(prefix.format(name), '.jsonl')
+                  for name in ('results', 'failures')}
+    if self._with_state:
+      run_tables[state.TABLE] = state.table(self._output, self._run_id)
+      snapshot = (rows
+                  | 'State' >> state.SnapshotRecords(self._before)
+                  | 'ToSnapshot' >> beam.Map(lambda record: (state.TABLE, record)))
+      table_rows = (table_rows, snapshot) | 'AllTables' >> beam.Flatten()
+    counts = ((planned | 'Planned' >> beam.Map(lambda n: (PLANNED, n)),
+               rows | 'Outcome' >> beam.Map(lambda row: ((row.status, row.stage), 1)))
+              | 'ToCount' >> beam.Flatten()
+              | 'Count' >> beam.CombinePerKey(sum))
+    _ = table_rows | 'Write' >> tables.WriteTables(
+        run_tables, FileSystems.join(self._folder, f'temp-{self._run_id}'), then=self._finish,
+        counts=beam.pvalue.AsList(counts))
     return rows
 
-  def _write_summary(self, expected: int, outcomes, files, more, after) -> None:
-    """Runs once, after both manifest writes and the state (its side inputs): the summary, then
-    the marker."""
-    del files, more, after  # waited for, not read
-    summary = run_summary(self._run_id, self._started_at, expected, outcomes)
+  def _finish(self, files, counts) -> None:
+    """Runs once, when every table's files are in place: the state is made current, then the
+    summary and the marker are written."""
+    if self._with_state:
+      state.publish(self._output, self._run_id, files[state.TABLE])
+    counts = dict(counts)
+    summary = run_summary(self._run_id, self._started_at, counts.pop(PLANNED, 0), counts.items())
     folder = self._folder
     write_bytes(FileSystems.join(folder, f'summary-{self._run_id}.json'),
                 json.dumps(summary, indent=2).encode(), 'application/json')
@@ -92,6 +100,14 @@ class WriteManifest(beam.PTransform):
                 json.dumps({'run_id': self._run_id, 'finished_at': summary['finished_at'],
                             'summary': f'summary-{self._run_id}.json'}).encode(),
                 'application/json')
+
+
+def _table_rows(row: ManifestRow):
+  """Every row goes to the results; a dead letter goes to the failures as well."""
+  line = row.to_json()
+  yield 'results', line
+  if row.status == FAILED:
+    yield 'failures', line
 
 
 def run_summary(run_id: str, started_at: str, expected: int, outcomes) -> dict:

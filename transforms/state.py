@@ -25,7 +25,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms import layout, storage
+from transforms import layout, storage, tables
 from transforms.records import (
   FAILED,
   METRICS_NAMESPACE,
@@ -116,8 +116,46 @@ def _newest(output_and_groups):
     yield max(records, key=lambda r: (r['recorded_at'] or '', r['run_id'] or ''))
 
 
+TABLE = 'snapshot'
+
+
+def table(output: str, run_id: str) -> tables.Table:
+  """The snapshot's files, as `tables.WriteTables` writes them."""
+  return tables.Table(FileSystems.join(snapshot_dir(output, run_id), 'part'), '.parquet', SCHEMA)
+
+
+class SnapshotRecords(beam.PTransform):
+  """This run's ManifestRows -> the records of its snapshot: the newest of each done output, from
+  them and `before`, the earlier records still there (None: none)."""
+
+  def __init__(self, before=None):
+    super().__init__()
+    self._before = before
+
+  def expand(self, rows):
+    before = self._before
+    now = (rows
+           | 'DoneOnly' >> beam.Filter(lambda row: row.status != FAILED)
+           | 'AsRecord' >> beam.Map(to_record))
+    if before is None:
+      return now
+    return ({'before': before | 'BeforeByOutput' >> beam.Map(lambda r: (r['output_uri'], r)),
+             'now': now | 'NowByOutput' >> beam.Map(lambda r: (r['output_uri'], r))}
+            | 'JoinOnOutput' >> beam.CoGroupByKey()
+            | 'Newest' >> beam.FlatMap(_newest))
+
+
+def publish(output: str, run_id: str, files: list[str]) -> str:
+  """Makes a complete snapshot current: written last, after every one of its `files`."""
+  pointer = {'snapshot': f'snapshots/{run_id}', 'run_id': run_id, 'files': len(files)}
+  uri = FileSystems.join(state_dir(output), CURRENT)
+  storage.write_bytes(uri, json.dumps(pointer).encode(), 'application/json')
+  return uri
+
+
 class PublishSnapshot(beam.PTransform):
-  """(earlier records still there, this run's ManifestRows) -> this run's snapshot, published.
+  """(earlier records still there, this run's ManifestRows) -> this run's snapshot, published;
+  the job does the same within `WriteManifest`, with the run's other tables.
 
   Returns a one-element PCollection that exists once CURRENT.json names the new snapshot."""
 
@@ -127,26 +165,13 @@ class PublishSnapshot(beam.PTransform):
     self._run_id = run_id
 
   def expand(self, inputs):
+    folder = snapshot_dir(self._output, self._run_id)
     before, rows = inputs
-    now = (rows
-           | 'DoneOnly' >> beam.Filter(lambda row: row.status != FAILED)
-           | 'AsRecord' >> beam.Map(to_record))
-    files = (
-        {'before': before | 'BeforeByOutput' >> beam.Map(lambda r: (r['output_uri'], r)),
-         'now': now | 'NowByOutput' >> beam.Map(lambda r: (r['output_uri'], r))}
-        | 'JoinOnOutput' >> beam.CoGroupByKey()
-        | 'Newest' >> beam.FlatMap(_newest)
-        | 'WriteSnapshot' >> beam.io.WriteToParquet(
-            FileSystems.join(snapshot_dir(self._output, self._run_id), 'part'), SCHEMA,
-            file_name_suffix='.parquet', codec='snappy'))
-    return (files.pipeline
-            | 'Once' >> beam.Create([None])
-            | 'PublishCurrent' >> beam.Map(self._publish, files=beam.pvalue.AsList(files)))
+    return (rows
+            | 'Records' >> SnapshotRecords(before)
+            | 'ToTable' >> beam.Map(lambda record: (TABLE, record))
+            | 'Write' >> tables.WriteTables({TABLE: table(self._output, self._run_id)},
+                                            FileSystems.join(folder, 'temp'), then=self._publish))
 
-  def _publish(self, _, files) -> str:
-    """Written last, after every file of the snapshot (its side input): one small object."""
-    pointer = {'snapshot': f'snapshots/{self._run_id}', 'run_id': self._run_id,
-               'files': len(files)}
-    uri = FileSystems.join(state_dir(self._output), CURRENT)
-    storage.write_bytes(uri, json.dumps(pointer).encode(), 'application/json')
-    return uri
+  def _publish(self, files) -> str:
+    return publish(self._output, self._run_id, files[TABLE])

@@ -35,7 +35,7 @@ def test_dry_run_builds_the_whole_graph(pictures, tiny_models, gcs_emulator, gcs
   names = {t.unique_name for t in proto.components.transforms.values()}
   for step in ('ContentRefs/Match', 'JoinDone', 'PlanPairs', 'PredictStyles/Predict',
                'LoadContent', 'Stylize', 'WriteOutputs', 'DeadLetters', 'DonePairs/ListOutputs',
-               'Manifest/WriteResults', 'Manifest/WriteFailures'):
+               'Manifest/Write/WriteShards', 'Manifest/Write/Commit', 'Manifest/State'):
     assert any(n == step or n.startswith(step + '/') for n in names), step
   # The fan-out is a real shuffle: a GroupByKey inside the join.
   assert any(t.spec.urn == 'beam:transform:group_by_key:v1'
