@@ -1,14 +1,15 @@
 """Latency of every transfer model the job runs, on this machine: one interpreter thread, the same
 photo and style for all, in interleaved rounds (every model sees the same machine load), with the
 CPU's int8 features in the provenance (int8 dot-product instructions, VNNI, change the ranking).
-Writes benchmarks/results/latency.json:
+Writes benchmarks/results/latency.json, or `--out` (another machine's table beside this one's):
 
-    .venv/bin/python -m benchmarks.latency [--rounds 30]
+    .venv/bin/python -m benchmarks.latency [--rounds 30] [--out PATH]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import sys
 import time
 
@@ -25,6 +26,8 @@ STYLE = 'great_wave'
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--rounds', type=int, default=30)
+  parser.add_argument('--out', type=pathlib.Path,
+                      default=ROOT / 'benchmarks' / 'results' / 'latency.json')
   args = parser.parse_args(argv)
   magenta = SHARED / 'models' / 'magenta'
   if not magenta.is_dir():
@@ -43,8 +46,7 @@ def main(argv=None) -> None:
       'provenance': provenance('.venv/bin/python -m benchmarks.latency ' + ' '.join(
           sys.argv[1:] if argv is None else argv), started),
   }
-  out = ROOT / 'benchmarks' / 'results' / 'latency.json'
-  out.write_text(json.dumps(result, indent=1) + '\n')
+  args.out.write_text(json.dumps(result, indent=1) + '\n')
   print(json.dumps(result['latency_ms']), json.dumps(result['vs_published_int8']))
 
 

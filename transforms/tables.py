@@ -131,7 +131,8 @@ def commit(tables: dict[str, Table], temp_dir: str, shards) -> dict[str, list[st
   files, sources, targets = {}, [], []
   for name, table in tables.items():
     temps = sorted(path for table_name, path in shards if table_name == name)
-    files[name] = [table.file_name(i, max(len(temps), 1)) for i in range(max(len(temps), 1))]
+    count = max(len(temps), 1)
+    files[name] = [table.file_name(i, count) for i in range(count)]
     if not temps:
       storage.write_bytes(files[name][0], _empty(table))
     sources += temps
@@ -140,7 +141,8 @@ def commit(tables: dict[str, Table], temp_dir: str, shards) -> dict[str, list[st
                  if FileSystems.get_scheme(target) is None}:
     os.makedirs(folder, exist_ok=True)
   try:
-    FileSystems.rename(sources, targets)
+    if sources:
+      FileSystems.rename(sources, targets)
   except BeamIOError as e:
     for (source, target), error in (e.exception_details or {}).items():
       if FileSystems.exists(source) or not FileSystems.exists(target):
