@@ -123,7 +123,7 @@ class Inputs:
 
 class Steps:
   """The job's per-picture steps at its default options, as LoadContent, Stylize (one 384x384
-  pass: `tiling.paint` without a working size) and WriteOutput call them."""
+  pass: `tiling.stylized` without a working size, then the resize) and WriteOutput call them."""
 
   def __init__(self):
     from models import imaging, rendering

@@ -3,7 +3,7 @@
 This is the one module that knows the networks' sizes and value range. The transfer network always
 returns 384x384 whatever it is fed, so to keep a picture's shape ("fit" framing) the content is
 scaled to fit inside 384x384 and the rest of the square is filled by mirroring the picture; the
-matching region of the output is cut out again and resized (Lanczos) to the delivered size.
+matching region of the output is cut out again and resized to the delivered size.
 "square" framing is the published demo's: shorter side to 384, centre crop.
 Delivering the picture (sizes, colour, alpha, encoding) is `models.rendering`'s job.
 """
@@ -24,6 +24,10 @@ DEFAULT_MAX_PIXELS = 80_000_000
 DEFAULT_MAX_BYTES = 256 * 2**20  # far above a catalog photo; refuses a runaway file early
 WHITE = (255, 255, 255)
 RESAMPLE = Image.Resampling.LANCZOS
+# Enlarging the network's output: bicubic costs about two thirds of Lanczos, the largest step of
+# a pair outside inference, and looks the same on a network's smooth output (benchmarks/README.md,
+# "Upscaling the output").
+UPSCALE = Image.Resampling.BICUBIC
 _EXIF_ORIENTATION = 0x0112
 # `decode` checks the pixel count itself, against --max-pixels, from the header; Pillow's own
 # global limit would otherwise refuse some pictures with its own message and threshold.
@@ -228,4 +232,7 @@ def network_output(stylized: np.ndarray, box: tuple[int, int, int, int],
   left, top, right, bottom = box
   pixels = np.clip(np.rint(stylized[top:bottom, left:right] * 255.0), 0, 255).astype(np.uint8)
   picture = Image.fromarray(pixels)
-  return picture if picture.size == size else picture.resize(size, RESAMPLE)
+  if picture.size == size:
+    return picture
+  enlarging = size[0] >= picture.width and size[1] >= picture.height
+  return picture.resize(size, UPSCALE if enlarging else RESAMPLE)

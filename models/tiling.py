@@ -94,12 +94,13 @@ def working_input(image: Image.Image, frame: str, working_size: int) -> np.ndarr
                                             Image.Resampling.LANCZOS))
 
 
-def paint(network, network_input: np.ndarray, box, working: np.ndarray | None,
-          bottleneck: np.ndarray, size: tuple[int, int]) -> Image.Image:
-  """The stylized picture at `size`: one 384x384 pass; or, given a working-resolution picture,
-  one pass of a dynamic-shape network, or colour-matched tiles of a 384x384 one."""
+def stylized(network, network_input: np.ndarray, box, working: np.ndarray | None,
+             bottleneck: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+  """The network's work for a picture: its [0, 1] output and the picture's box within it. One
+  384x384 pass; or, given a working-resolution picture, one pass of a dynamic-shape network, or
+  colour-matched tiles of a 384x384 one."""
   if working is None:
-    return imaging.network_output(network.stylize(network_input, bottleneck), box, size)
+    return network.stylize(network_input, bottleneck), box
   if isinstance(network, DynamicStyleTransfer):
     out = network.stylize_any(working, bottleneck)
   else:
@@ -107,4 +108,10 @@ def paint(network, network_input: np.ndarray, box, working: np.ndarray | None,
     whole = network.stylize(network_input, bottleneck)[top:bottom, left:right]
     reference = upsampled(whole, (working.shape[1], working.shape[0]))
     out = stylize_tiled(lambda tile: network.stylize(tile, bottleneck), working, reference)
-  return imaging.network_output(out, (0, 0, out.shape[1], out.shape[0]), size)
+  return out, (0, 0, out.shape[1], out.shape[0])
+
+
+def paint(network, network_input: np.ndarray, box, working: np.ndarray | None,
+          bottleneck: np.ndarray, size: tuple[int, int]) -> Image.Image:
+  """The stylized picture at `size`."""
+  return imaging.network_output(*stylized(network, network_input, box, working, bottleneck), size)

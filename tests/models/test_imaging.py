@@ -232,3 +232,13 @@ def test_modern_formats_pass_the_signature_check_and_decode(fmt):
   decoded = imaging.decode(data)
   assert decoded.image.size == (48, 32) == decoded.full_size
   assert np.abs(np.asarray(decoded.image, np.float32) - np.asarray(picture, np.float32)).mean() < 8
+
+
+def test_the_output_is_enlarged_bicubic_and_reduced_lanczos():
+  values = np.random.default_rng(1).random((384, 384, 3), dtype=np.float32)
+  box = (10, 20, 374, 300)
+  region = Image.fromarray(np.rint(values[20:300, 10:374] * 255).astype(np.uint8))
+  for size, resample in (((1024, 787), Image.Resampling.BICUBIC),
+                         ((200, 154), Image.Resampling.LANCZOS)):
+    np.testing.assert_array_equal(np.asarray(imaging.network_output(values, box, size)),
+                                  np.asarray(region.resize(size, resample)))
