@@ -5,9 +5,10 @@ The Python runtime has no per-op profiler, so every op of the model is cut out i
 thread, as the job runs the whole (XNNPACK included). The whole model is timed the same way. Ops
 run alone miss what the runtime does across ops (fusion, cache reuse), so their sum differs from
 the whole; the shares still say where the time goes. Convolutions also get their multiply-adds
-(MACs) and the rate they reach. Writes benchmarks/results/op_profile.json:
+(MACs) and the rate they reach. Writes benchmarks/results/op_profile.json, or `--out` (another
+machine's profile beside this one's):
 
-    .venv/bin/python -m benchmarks.op_profile [--model magenta-fast] [--rounds 20]
+    .venv/bin/python -m benchmarks.op_profile [--model magenta-fast] [--rounds 20] [--out PATH]
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import argparse
 import collections
 import copy
 import json
+import pathlib
 import sys
 import time
 
@@ -110,6 +112,8 @@ def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--model', default='magenta-fast')
   parser.add_argument('--rounds', type=int, default=20)
+  parser.add_argument('--out', type=pathlib.Path,
+                      default=ROOT / 'benchmarks' / 'results' / 'op_profile.json')
   args = parser.parse_args(argv)
   magenta = SHARED / 'models' / 'magenta'
   if not magenta.is_dir():
@@ -122,8 +126,7 @@ def main(argv=None) -> None:
             'model': args.model, **profile(path, args.rounds),
             **provenance('.venv/bin/python -m benchmarks.op_profile ' + ' '.join(
                 sys.argv[1:] if argv is None else argv), started)}
-  out = ROOT / 'benchmarks' / 'results' / 'op_profile.json'
-  out.write_text(json.dumps(result, indent=1) + '\n')
+  args.out.write_text(json.dumps(result, indent=1) + '\n')
   print(json.dumps({k: result[k] for k in ('whole_model_ms', 'sum_of_ops_ms', 'gmacs',
                                            'by_op_type')}, indent=1))
 

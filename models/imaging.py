@@ -24,9 +24,8 @@ DEFAULT_MAX_PIXELS = 80_000_000
 DEFAULT_MAX_BYTES = 256 * 2**20  # far above a catalog photo; refuses a runaway file early
 WHITE = (255, 255, 255)
 RESAMPLE = Image.Resampling.LANCZOS
-# Enlarging the network's output: bicubic costs about two thirds of Lanczos, the largest step of
-# a pair outside inference, and looks the same on a network's smooth output (benchmarks/README.md,
-# "Upscaling the output").
+# Enlarging the network's output, the largest step of a pair outside inference: bicubic is
+# quicker than Lanczos and looks the same on a network's smooth output (benchmarks/upscale.py).
 UPSCALE = Image.Resampling.BICUBIC
 _EXIF_ORIENTATION = 0x0112
 # `decode` checks the pixel count itself, against --max-pixels, from the header; Pillow's own
