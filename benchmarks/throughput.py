@@ -144,7 +144,8 @@ class Steps:
     return tensor, (box, size, crop, decoded.alpha)
 
   def content_output(self, stylized, framing):
-    """Crop to the picture, Lanczos to the output size, then `rendering.finish`."""
+    """Crop to the picture, resize to the output size (`imaging.network_output`: bicubic when
+    enlarging), then `rendering.finish`."""
     box, size, crop, alpha = framing
     picture = self.imaging.network_output(stylized, box, size)
     return self.rendering.finish(picture, self.options, crop, None, alpha)
@@ -361,7 +362,8 @@ def breakdown(inputs: Inputs, repeats: int) -> dict:
     row['alt_decode_min_side_384_size'] = list(small.image.size)
     _, row['alt_content_input_after_384_decode_ms'] = _ms(steps.content_input, small,
                                                           repeats=repeats)
-    # The output's resize: Lanczos (the job's) vs bicubic vs bilinear, same crop and size.
+    # The output's resize: Lanczos vs bicubic (the job's when enlarging) vs bilinear, same crop and
+    # size.
     left, top, right, bottom = steps.box(framing)
     crop = Image.fromarray(np.clip(np.rint(stylized[top:bottom, left:right] * 255.0), 0, 255)
                            .astype(np.uint8))
@@ -395,7 +397,7 @@ def breakdown(inputs: Inputs, repeats: int) -> dict:
               f'defaults (fit, max-size {MAX_SIZE}, JPEG q{JPEG_QUALITY}); median of --repeats '
               'calls each; read/decode/content_input once per photo, inference/content_output/'
               f'encode once per (photo, style), mean over the {n_styles} styles. '
-              'content_output = crop + Lanczos to the output size + rendering.finish. alt_* are '
+              'content_output = crop + resize to the output size + rendering.finish. alt_* are '
               'what-ifs timed the same way: decode with the JPEG draft for 384 (and the '
               'content_input after it), the output resize with other filters, JPEG options',
       'decode_min_side': steps.min_side,

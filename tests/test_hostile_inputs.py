@@ -99,7 +99,9 @@ def test_abandoned_partials_go_and_fresh_ones_stay(tmp_path):
 
 
 def test_temp_folders_of_finished_or_quiet_runs_go(tmp_path):
-  manifest = tmp_path / '_manifest'
+  # An output inside a user's folder whose name looks like a temp folder: only the job's own
+  # folders under _manifest/ are ever taken for temp folders.
+  manifest = tmp_path / 'temp-jobs' / 'out' / '_manifest'
   folders = {name: manifest / f'temp-{name}' for name in ['finished', 'quiet', 'running']}
   # and an earlier release's (Beam's WriteToText) of a finished run
   folders['finished-before'] = manifest / f'beam-temp-results-finished-{"0" * 32}'
@@ -110,8 +112,10 @@ def test_temp_folders_of_finished_or_quiet_runs_go(tmp_path):
   day_ago = time.time() - leftovers.TEMP_STALE_AFTER_S - 5
   os.utime(folders['quiet'] / 'shard', (day_ago, day_ago))
   removed = leftovers.remove_abandoned_temp(str(manifest))
-  assert len(removed) == 3
+  assert sorted(removed) == sorted(f'{folders[name]}/' for name in ('finished', 'quiet',
+                                                                     'finished-before'))
   assert [name for name, folder in folders.items() if folder.exists()] == ['running']
+  assert (folders['running'] / 'shard').exists() and manifest.is_dir()
 
 
 def test_a_run_whose_manifest_cannot_be_written_ends_in_one_line(pictures, tiny_models, tmp_path):

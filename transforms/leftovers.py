@@ -25,8 +25,10 @@ from transforms.records import METRICS_NAMESPACE
 PARTIAL_STALE_AFTER_S = 3600
 TEMP_STALE_AFTER_S = 24 * 3600
 _PARTIAL = re.compile(r'/\.[^/]+\.[0-9a-f]{8}\.partial\Z')
+# A temp folder's name, matched against the path under the manifest folder only (never the
+# folders above it, which are the user's).
 _TEMP = re.compile(
-    r'/(?:temp-(?P<run>[^/]+)|beam-temp-(?:results|failures)-(?P<beam_run>.+)-[0-9a-f]{32})/')
+    r'(?:temp-(?P<run>[^/]+)|beam-temp-(?:results|failures)-(?P<beam_run>[^/]+)-[0-9a-f]{32})/')
 
 
 def _mtime(version: str | None) -> float:
@@ -54,15 +56,19 @@ def remove_if_abandoned_partial(found: storage.Found, now: float | None = None) 
 def remove_abandoned_temp(manifest_dir: str, now: float | None = None) -> list[str]:
   """Deletes the abandoned temp folders under `manifest_dir`; returns the ones it removed."""
   now = now or time.time()
+  inside = FileSystems.join(manifest_dir, '')
   groups: dict[str, list[storage.Found]] = {}
+  runs: dict[str, str] = {}
   for pattern in ('temp-*/**', 'beam-temp-*/**'):
     for found in storage.match(FileSystems.join(manifest_dir, pattern)):
-      if (m := _TEMP.search(found.path)) is not None:
-        groups.setdefault(found.path[:m.end()], []).append(found)
+      m = _TEMP.match(found.path[len(inside):]) if found.path.startswith(inside) else None
+      if m is not None:
+        folder = inside + m.group(0)
+        groups.setdefault(folder, []).append(found)
+        runs[folder] = m.group('run') or m.group('beam_run')
   removed = []
   for folder, files in sorted(groups.items()):
-    m = _TEMP.search(folder)
-    run_id = m.group('run') or m.group('beam_run')
+    run_id = runs[folder]
     finished = storage.match(FileSystems.join(manifest_dir, f'summary-{run_id}.json'), limit=1)
     quiet = now - max(_mtime(f.version) for f in files) >= TEMP_STALE_AFTER_S
     if finished or quiet:

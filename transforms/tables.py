@@ -26,7 +26,8 @@ from apache_beam.transforms.window import GlobalWindows
 
 from transforms import storage
 
-PARQUET_BATCH_ROWS = 4096  # rows a Parquet shard holds in memory before it writes them out
+PARQUET_BATCH_ROWS = 4096  # rows a Parquet shard holds as dicts before it makes them columns
+PARQUET_GROUP_ROWS = 131072  # rows of a Parquet row group: a few MB of columns, held until full
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +76,18 @@ class _WriteShards(beam.DoFn):
     self._open: dict[str, _Shard] = {}
 
   def start_bundle(self):
+    self._abandon()
+
+  def teardown(self):
+    self._abandon()
+
+  def _abandon(self) -> None:
+    """Closes what a failed bundle left open: its files are never committed."""
+    for shard in self._open.values():
+      try:
+        shard.close()
+      except Exception:  # noqa: BLE001 - a failed attempt's file is never read
+        pass
     self._open = {}
 
   def process(self, element):
@@ -103,6 +116,8 @@ class _Shard:
     self._parquet = (pq.ParquetWriter(self._file, table.schema, compression='snappy')
                      if table.schema is not None else None)
     self._batch: list[dict] = []
+    self._columns: list[pa.Table] = []  # the row group being gathered
+    self._rows = 0
 
   def add(self, row) -> None:
     if self._parquet is None:
@@ -110,16 +125,25 @@ class _Shard:
       return
     self._batch.append(row)
     if len(self._batch) >= PARQUET_BATCH_ROWS:
-      self._flush()
+      self._to_columns()
+      if self._rows >= PARQUET_GROUP_ROWS:
+        self._write_group()
 
-  def _flush(self) -> None:
+  def _to_columns(self) -> None:
     if self._batch:
-      self._parquet.write_table(pa.Table.from_pylist(self._batch, schema=self._schema))
+      self._columns.append(pa.Table.from_pylist(self._batch, schema=self._schema))
+      self._rows += len(self._batch)
       self._batch = []
+
+  def _write_group(self) -> None:
+    if self._columns:
+      self._parquet.write_table(pa.concat_tables(self._columns), row_group_size=self._rows)
+      self._columns, self._rows = [], 0
 
   def close(self) -> None:
     if self._parquet is not None:
-      self._flush()
+      self._to_columns()
+      self._write_group()
       self._parquet.close()
     self._file.close()
 
@@ -144,8 +168,10 @@ def commit(tables: dict[str, Table], temp_dir: str, shards) -> dict[str, list[st
     if sources:
       FileSystems.rename(sources, targets)
   except BeamIOError as e:
-    for (source, target), error in (e.exception_details or {}).items():
-      if FileSystems.exists(source) or not FileSystems.exists(target):
+    if not e.exception_details:
+      raise
+    for (source, target), error in e.exception_details.items():
+      if storage.exists(source) or not storage.exists(target):
         raise OSError(f'cannot move {source} to {target}: {error!r}') from None
   _remove(temp_dir)
   return files

@@ -47,6 +47,8 @@ def test_each_bundles_shard_gets_its_final_name_and_the_rest_goes(tmp_path):
   parquet = pa.concat_tables([pq.read_table(path) for path in files['rows']])
   assert parquet.schema.equals(SCHEMA) and parquet.num_rows == len(many) + 1
   assert sorted(parquet.column('n').to_pylist()) == sorted([1, *range(len(many))])
+  # Its batches were gathered into one row group, not one group per batch.
+  assert [pq.ParquetFile(path).metadata.num_row_groups for path in files['rows']] == [1, 1]
   assert not temp.exists() and failed_attempt  # the uncommitted shard went with the folder
 
 
