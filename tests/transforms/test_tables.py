@@ -88,3 +88,27 @@ def test_in_a_pipeline_then_runs_once_after_the_files_with_the_side_inputs(tmp_p
             | tables.WriteTables({'lines': _tables(tmp_path)['lines']}, str(tmp_path / 'temp'),
                                  then=then, total=beam.pvalue.AsSingleton(total)))
     assert_that(done, equal_to([(20, 20)]))
+
+
+def test_a_commit_retried_after_part_of_its_moves_finishes_them(tmp_path):
+  temp = tmp_path / 'temp-r1'
+  writer = tables._WriteShards(_tables(tmp_path), str(temp))
+  shards = _bundle(writer, [('lines', '"a"')]) + _bundle(writer, [('lines', '"b"')])
+  first = min(path for _, path in shards)
+  # The first attempt moved one shard, then died.
+  (temp / first.rsplit('/', 1)[1]).rename(tmp_path / 'lines-00000-of-00002.jsonl')
+  files = tables.commit(_tables(tmp_path), str(temp), shards)
+  assert sorted(open(path).read() for path in files['lines']) == ['"a"\n', '"b"\n']
+  assert not temp.exists()
+
+
+def test_a_failure_after_the_files_fails_the_pipeline(tmp_path):
+  def then(files):
+    raise OSError('the summary cannot be written')
+
+  p = fn_api_pipeline()
+  _ = (p | beam.Create([('lines', '"x"')])
+       | tables.WriteTables({'lines': _tables(tmp_path)['lines']}, str(tmp_path / 'temp'),
+                            then=then))
+  with pytest.raises(Exception, match='the summary cannot be written'):
+    p.run().wait_until_finish()
