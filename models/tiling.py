@@ -110,8 +110,3 @@ def stylized(network, network_input: np.ndarray, box, working: np.ndarray | None
     out = stylize_tiled(lambda tile: network.stylize(tile, bottleneck), working, reference)
   return out, (0, 0, out.shape[1], out.shape[0])
 
-
-def paint(network, network_input: np.ndarray, box, working: np.ndarray | None,
-          bottleneck: np.ndarray, size: tuple[int, int]) -> Image.Image:
-  """The stylized picture at `size`."""
-  return imaging.network_output(*stylized(network, network_input, box, working, bottleneck), size)

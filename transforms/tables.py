@@ -7,7 +7,9 @@ each bundle streams its rows of each table to a file of its own in a temp folder
 file's name; the commit step sees only the names of bundles the runner committed (a failed
 attempt's file stays behind, unread, and goes with the folder), renames them to
 `PREFIX-00000-of-00002SUFFIX` as Beam's sinks name them, and removes the folder. A table no bundle
-wrote to gets one empty file, so every run has each of its tables.
+wrote to gets one empty file, so every run has each of its tables. (Beam's `fileio.WriteToFiles`
+is smaller than the sinks too, but logs and passes over a failed move: the run would end with a
+summary and no manifest.)
 """
 from __future__ import annotations
 
