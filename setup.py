@@ -14,6 +14,7 @@ RUNTIME = [
     'ai-edge-litert>=1.2.0',
     'numpy>=1.26',
     'pillow>=10.3',
+    'opencv-python-headless>=4.8',  # vectorized resizes (models.imaging.resized)
     'google-cloud-storage>=2.16',
     'fasteners>=0.15',
     'pyarrow>=14',  # the state snapshots (Parquet)

@@ -14,6 +14,7 @@ import io
 import math
 import struct
 
+import cv2
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
@@ -24,9 +25,12 @@ DEFAULT_MAX_PIXELS = 80_000_000
 DEFAULT_MAX_BYTES = 256 * 2**20  # far above a catalog photo; refuses a runaway file early
 WHITE = (255, 255, 255)
 RESAMPLE = Image.Resampling.LANCZOS
-# Enlarging the network's output, the largest step of a pair outside inference: bicubic is
-# quicker than Lanczos and looks the same on a network's smooth output (benchmarks/upscale.py).
-UPSCALE = Image.Resampling.BICUBIC
+# The network's input stays Pillow's Lanczos: the network's output moves visibly with any other
+# filter there (benchmarks/resize.py). Enlarging its output to the delivered size, the largest
+# step of a pair outside inference, is OpenCV's (`resized`): many times quicker than Pillow's,
+# and the same picture. A worker already runs one picture per thread or process, so OpenCV's own
+# thread pool would only contend with them.
+cv2.setNumThreads(1)
 _EXIF_ORIENTATION = 0x0112
 # `decode` checks the pixel count itself, against --max-pixels, from the header; Pillow's own
 # global limit would otherwise refuse some pictures with its own message and threshold.
@@ -176,7 +180,7 @@ def _to_srgb(image: Image.Image) -> tuple[Image.Image, str | None]:
   return rgb, None
 
 
-def to_unit_float(image: Image.Image) -> np.ndarray:
+def to_unit_float(image: Image.Image | np.ndarray) -> np.ndarray:
   """uint8 RGB picture -> float32 HxWx3 in [0, 1], the only range the networks accept."""
   return np.asarray(image, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
 
@@ -205,11 +209,11 @@ def fit_and_mirror(image: Image.Image, side: int, full_size: tuple[int, int] | N
   """`image` scaled to fit inside a `side` square, the rest of the square filled by mirroring it
   (the "fit" frame): [0, 1] float, and the picture's box (left, top, right, bottom) within."""
   inner_w, inner_h = scaled(full_size or image.size, side)
-  pixels = to_unit_float(image.resize((inner_w, inner_h), RESAMPLE))
+  pixels = np.asarray(image.resize((inner_w, inner_h), RESAMPLE))
   left, top = (side - inner_w) // 2, (side - inner_h) // 2
   padded = np.pad(pixels, ((top, side - inner_h - top), (left, side - inner_w - left), (0, 0)),
                   mode='reflect')
-  return padded, (left, top, left + inner_w, top + inner_h)
+  return to_unit_float(padded), (left, top, left + inner_w, top + inner_h)
 
 
 def centre_square(image: Image.Image) -> Image.Image:
@@ -230,8 +234,14 @@ def network_output(stylized: np.ndarray, box: tuple[int, int, int, int],
   """The network's 384x384 [0, 1] output -> the picture's region, as RGB of `size`."""
   left, top, right, bottom = box
   pixels = np.clip(np.rint(stylized[top:bottom, left:right] * 255.0), 0, 255).astype(np.uint8)
-  picture = Image.fromarray(pixels)
-  if picture.size == size:
-    return picture
-  enlarging = size[0] >= picture.width and size[1] >= picture.height
-  return picture.resize(size, UPSCALE if enlarging else RESAMPLE)
+  return Image.fromarray(resized(pixels, size))
+
+
+def resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+  """uint8 HxWxC `pixels` at size=(width, height): bicubic when enlarging, pixel areas averaged
+  when reducing (no aliasing, however large the reduction)."""
+  if (pixels.shape[1], pixels.shape[0]) == tuple(size):
+    return pixels
+  enlarging = size[0] >= pixels.shape[1] and size[1] >= pixels.shape[0]
+  return cv2.resize(pixels, tuple(size),
+                    interpolation=cv2.INTER_CUBIC if enlarging else cv2.INTER_AREA)
