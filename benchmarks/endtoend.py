@@ -3,7 +3,8 @@
 Measures, on a catalog of `--count` 1024-pixel JPEGs made from the photos in ../shared
 (`benchmarks.catalog`) and one painting:
   (a) bare: one transfer interpreter of `--model`, one thread, over every picture, the network
-      inputs prepared before timing: the most one core gives with no job around it;
+      inputs prepared before timing: the most one core gives with no job around it; timed
+      before the jobs and after them, since these machines' speed drifts within minutes;
   (b) job: `python -m pipeline.run` on DirectRunner with 2 workers, as threads of one process
       (the command's local default) and as worker processes, files in and files out, wall time
       of the whole command as a user runs it (start-up, launch checks, manifest, state, gallery);
@@ -97,9 +98,9 @@ def _job_argv(content: str, style: pathlib.Path, output: pathlib.Path, model: st
           f'--direct_num_workers={WORKERS}']
 
 
-def bare_loop(paths: list[pathlib.Path], style: pathlib.Path, transfer: str,
-              predictor: str) -> dict:
-  """(a): the network inputs prepared as the job prepares them, then only the interpreter timed."""
+def bare_inputs(paths: list[pathlib.Path], style: pathlib.Path, transfer: str,
+                predictor: str):
+  """(a)'s network, bottleneck and inputs, prepared as the job prepares them."""
   from models import imaging
   from models.contract import StylePredictor, StyleTransfer
   bottleneck = StylePredictor(predictor).predict(
@@ -110,13 +111,18 @@ def bare_loop(paths: list[pathlib.Path], style: pathlib.Path, transfer: str,
     tensors.append(imaging.content_input(decoded.image, 'fit', decoded.full_size)[0])
   network = StyleTransfer(transfer, num_threads=1)
   network.stylize(tensors[0], bottleneck)  # XNNPACK's first-call set-up, untimed
+  return network, bottleneck, tensors
+
+
+def bare_loop(network, bottleneck, tensors) -> dict:
+  """(a): only the interpreter timed, over every prepared input."""
   start, cpu = time.perf_counter(), time.process_time()
   for tensor in tensors:
     network.stylize(tensor, bottleneck)
   seconds = time.perf_counter() - start
   return {'seconds': round(seconds, 2), 'cpu_seconds': round(time.process_time() - cpu, 2),
-          'ms_per_picture': round(1000 * seconds / len(paths), 2),
-          'pictures_per_second': round(len(paths) / seconds, 3)}
+          'ms_per_picture': round(1000 * seconds / len(tensors), 2),
+          'pictures_per_second': round(len(tensors) / seconds, 3)}
 
 
 def job(argv: list[str], pictures: int, output: pathlib.Path, files: int | None = None) -> dict:
@@ -201,14 +207,18 @@ def main(argv=None) -> None:
     work = pathlib.Path(folder)
     paths = catalog.make(_photos(SHARED), work / 'catalog', args.count)
     print(f'catalog: {len(paths)} JPEGs', file=sys.stderr)
-    bare = bare_loop(paths, style, transfer, model_set.prediction.uri)
-    print(f'bare loop: {bare}', file=sys.stderr)
+    prepared = bare_inputs(paths, style, transfer, model_set.prediction.uri)
+    bares = [bare_loop(*prepared)]
+    print(f'bare loop: {bares[0]}', file=sys.stderr)
     jobs, ones, used, floors = {}, {}, {}, {}
     for mode in MODES:
       out = work / f'out-{mode}'
       jobs[mode] = job(_job_argv(str(work / 'catalog' / '**'), style, out, args.model, magenta,
                                  mode, mode), len(paths), out)
       print(f'job, {mode}: {jobs[mode]}', file=sys.stderr)
+    bares.append(bare_loop(*prepared))  # the machine's speed drifts: the jobs are bracketed
+    print(f'bare loop again: {bares[1]}', file=sys.stderr)
+    del prepared
     for k in range(3):  # alternated, so both modes see the same machine
       for mode in MODES:
         out = work / f'one{k}-{mode}'
@@ -223,13 +233,14 @@ def main(argv=None) -> None:
     profiled = profile(paths[:args.profile_count], style, args.model, magenta)
   one_seconds = {mode: statistics.median(r['seconds'] for r in runs)
                  for mode, runs in ones.items()}
-  ratios = {mode: round(row['pictures_per_second'] / bare['pictures_per_second'], 3)
-            for mode, row in jobs.items()}
+  bare_rate = statistics.mean(b['pictures_per_second'] for b in bares)
+  ratios = {mode: round(row['pictures_per_second'] / bare_rate, 3) for mode, row in jobs.items()}
   ratio, one = ratios[MODES[0]], one_seconds[ONE_PICTURE_MODE]
   result = {
       'what': f'{args.count} catalog-like 1024-px JPEGs (benchmarks.catalog, seed 0) x 1 style '
               f'({STYLE}), --model {args.model}, JPEG outputs at the job\'s defaults. bare: one '
-              'interpreter thread over prepared inputs. jobs: `python -m pipeline.run` with '
+              'interpreter thread over prepared inputs, before the jobs and after them; the '
+              'ratios are against the mean of the two rates. jobs: `python -m pipeline.run` with '
               f'{WORKERS} workers on DirectRunner, as threads of one process (multi_threading, '
               'the command\'s local default) and as worker processes (multi_processing); wall '
               'time of the command. one_picture: the same command on one picture into an empty '
@@ -240,7 +251,9 @@ def main(argv=None) -> None:
               'profile: the job in one process under cProfile, cumulative ms per pair of '
               'the functions in STEPS (read and write: all callers, the gallery\'s included)',
       'model': args.model, 'pictures': len(paths),
-      'bare_one_thread': bare, 'jobs': jobs, 'job_over_bare': ratios,
+      'bare_one_thread': {'before_jobs': bares[0], 'after_jobs': bares[1],
+                          'mean_pictures_per_second': round(bare_rate, 3)},
+      'jobs': jobs, 'job_over_bare': ratios,
       'one_picture': {'runs': ones, 'median_seconds': one_seconds,
                       'into_used_output': {
                           'runs': used, 'median_seconds': {

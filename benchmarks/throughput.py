@@ -430,7 +430,7 @@ def machine() -> dict:
 
 def versions() -> dict:
   out = {}
-  for name in ('apache-beam', 'ai-edge-litert', 'numpy', 'pillow'):
+  for name in ('apache-beam', 'ai-edge-litert', 'numpy', 'pillow', 'opencv-python-headless'):
     try:
       out[name] = importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:

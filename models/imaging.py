@@ -233,8 +233,16 @@ def network_output(stylized: np.ndarray, box: tuple[int, int, int, int],
                    size: tuple[int, int]) -> Image.Image:
   """The network's 384x384 [0, 1] output -> the picture's region, as RGB of `size`."""
   left, top, right, bottom = box
-  pixels = np.clip(np.rint(stylized[top:bottom, left:right] * 255.0), 0, 255).astype(np.uint8)
-  return Image.fromarray(resized(pixels, size))
+  return Image.fromarray(resized(to_uint8(stylized[top:bottom, left:right]), size))
+
+
+def to_uint8(unit: np.ndarray) -> np.ndarray:
+  """[0, 1] float pixels -> uint8, rounded and clipped. Worked in place on one scaled copy:
+  several times quicker than numpy's clip making arrays of its own, once a pair."""
+  levels = unit * np.float32(255.0)
+  np.rint(levels, out=levels)
+  np.clip(levels, 0, 255, out=levels)
+  return levels.astype(np.uint8)
 
 
 def resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -81,7 +81,7 @@ def stylize_tiled(stylize, picture: np.ndarray, reference: np.ndarray | None,
 
 def upsampled(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
   """A [0, 1] float picture resized (Lanczos) to size=(width, height)."""
-  image = Image.fromarray(np.clip(np.rint(picture * 255), 0, 255).astype(np.uint8))
+  image = Image.fromarray(imaging.to_uint8(picture))
   return np.asarray(image.resize(size, Image.Resampling.LANCZOS), np.float32) / 255.0
 
 

@@ -268,3 +268,11 @@ def test_a_reduction_averages_instead_of_aliasing():
 def test_a_picture_already_at_size_is_returned_as_it_is():
   pixels = np.asarray(gradient_picture(40, 30))
   assert imaging.resized(pixels, (40, 30)) is pixels
+
+
+def test_unit_floats_become_rounded_clipped_levels():
+  unit = np.array([[-0.5, 0.0, 0.5 / 255, 1.49 / 255, 0.5, 1.0, 2.0]], np.float32)
+  levels = imaging.to_uint8(unit)
+  assert levels.dtype == np.uint8
+  assert levels.tolist() == [[0, 0, 0, 1, 128, 255, 255]]
+  assert unit[0, 0] == -0.5  # the input is left as it was
