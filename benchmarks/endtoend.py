@@ -4,7 +4,7 @@ Measures, on a catalog of `--count` 1024-pixel JPEGs made from the photos in ../
 (`benchmarks.catalog`) and one painting:
   (a) bare: one transfer interpreter of `--model`, one thread, over every picture, the network
       inputs prepared before timing: the most one core gives with no job around it; timed
-      before the jobs and after them, since these machines' speed drifts within minutes;
+      before, between and after the jobs, since these machines' speed drifts within minutes;
   (b) job: `python -m pipeline.run` on DirectRunner with 2 workers, as threads of one process
       (the command's local default) and as worker processes, files in and files out, wall time
       of the whole command as a user runs it (start-up, launch checks, manifest, state, gallery);
@@ -100,29 +100,35 @@ def _job_argv(content: str, style: pathlib.Path, output: pathlib.Path, model: st
 
 def bare_inputs(paths: list[pathlib.Path], style: pathlib.Path, transfer: str,
                 predictor: str):
-  """(a)'s network, bottleneck and inputs, prepared as the job prepares them."""
+  """(a)'s network, bottleneck and inputs, prepared as the job prepares them. The inputs are
+  kept as 8-bit levels (a quarter of the memory of the floats, which the jobs need meanwhile)."""
   from models import imaging
   from models.contract import StylePredictor, StyleTransfer
   bottleneck = StylePredictor(predictor).predict(
       imaging.style_input(imaging.decode(style.read_bytes(), min_side=imaging.STYLE_SIZE).image))
-  tensors = []
+  levels = []
   for p in paths:
     decoded = imaging.decode(p.read_bytes(), min_side=imaging.CONTENT_SIZE, frame='fit')
-    tensors.append(imaging.content_input(decoded.image, 'fit', decoded.full_size)[0])
+    levels.append(imaging.to_uint8(imaging.content_input(decoded.image, 'fit',
+                                                         decoded.full_size)[0]))
   network = StyleTransfer(transfer, num_threads=1)
-  network.stylize(tensors[0], bottleneck)  # XNNPACK's first-call set-up, untimed
-  return network, bottleneck, tensors
+  network.stylize(imaging.to_unit_float(levels[0]), bottleneck)  # XNNPACK's set-up, untimed
+  return network, bottleneck, levels
 
 
-def bare_loop(network, bottleneck, tensors) -> dict:
+def bare_loop(network, bottleneck, levels) -> dict:
   """(a): only the interpreter timed, over every prepared input."""
-  start, cpu = time.perf_counter(), time.process_time()
-  for tensor in tensors:
+  from models import imaging
+  seconds = cpu = 0.0
+  for picture in levels:
+    tensor = imaging.to_unit_float(picture)  # exactly the job's input: levels / 255
+    start, started_cpu = time.perf_counter(), time.process_time()
     network.stylize(tensor, bottleneck)
-  seconds = time.perf_counter() - start
-  return {'seconds': round(seconds, 2), 'cpu_seconds': round(time.process_time() - cpu, 2),
-          'ms_per_picture': round(1000 * seconds / len(tensors), 2),
-          'pictures_per_second': round(len(tensors) / seconds, 3)}
+    seconds += time.perf_counter() - start
+    cpu += time.process_time() - started_cpu
+  return {'seconds': round(seconds, 2), 'cpu_seconds': round(cpu, 2),
+          'ms_per_picture': round(1000 * seconds / len(levels), 2),
+          'pictures_per_second': round(len(levels) / seconds, 3)}
 
 
 def job(argv: list[str], pictures: int, output: pathlib.Path, files: int | None = None) -> dict:
@@ -208,6 +214,7 @@ def main(argv=None) -> None:
     paths = catalog.make(_photos(SHARED), work / 'catalog', args.count)
     print(f'catalog: {len(paths)} JPEGs', file=sys.stderr)
     prepared = bare_inputs(paths, style, transfer, model_set.prediction.uri)
+    # The machine's speed drifts within minutes: each job is compared with the loops beside it.
     bares = [bare_loop(*prepared)]
     print(f'bare loop: {bares[0]}', file=sys.stderr)
     jobs, ones, used, floors = {}, {}, {}, {}
@@ -216,8 +223,8 @@ def main(argv=None) -> None:
       jobs[mode] = job(_job_argv(str(work / 'catalog' / '**'), style, out, args.model, magenta,
                                  mode, mode), len(paths), out)
       print(f'job, {mode}: {jobs[mode]}', file=sys.stderr)
-    bares.append(bare_loop(*prepared))  # the machine's speed drifts: the jobs are bracketed
-    print(f'bare loop again: {bares[1]}', file=sys.stderr)
+      bares.append(bare_loop(*prepared))
+      print(f'bare loop: {bares[-1]}', file=sys.stderr)
     del prepared
     for k in range(3):  # alternated, so both modes see the same machine
       for mode in MODES:
@@ -233,14 +240,17 @@ def main(argv=None) -> None:
     profiled = profile(paths[:args.profile_count], style, args.model, magenta)
   one_seconds = {mode: statistics.median(r['seconds'] for r in runs)
                  for mode, runs in ones.items()}
-  bare_rate = statistics.mean(b['pictures_per_second'] for b in bares)
-  ratios = {mode: round(row['pictures_per_second'] / bare_rate, 3) for mode, row in jobs.items()}
+  beside = {mode: statistics.mean(b['pictures_per_second'] for b in bares[k:k + 2])
+            for k, mode in enumerate(MODES)}
+  ratios = {mode: round(row['pictures_per_second'] / beside[mode], 3)
+            for mode, row in jobs.items()}
   ratio, one = ratios[MODES[0]], one_seconds[ONE_PICTURE_MODE]
   result = {
       'what': f'{args.count} catalog-like 1024-px JPEGs (benchmarks.catalog, seed 0) x 1 style '
               f'({STYLE}), --model {args.model}, JPEG outputs at the job\'s defaults. bare: one '
-              'interpreter thread over prepared inputs, before the jobs and after them; the '
-              'ratios are against the mean of the two rates. jobs: `python -m pipeline.run` with '
+              'interpreter thread over prepared inputs, before, between and after the jobs; each '
+              'job\'s ratio is against the mean rate of the two loops beside it. jobs: '
+              '`python -m pipeline.run` with '
               f'{WORKERS} workers on DirectRunner, as threads of one process (multi_threading, '
               'the command\'s local default) and as worker processes (multi_processing); wall '
               'time of the command. one_picture: the same command on one picture into an empty '
@@ -251,8 +261,8 @@ def main(argv=None) -> None:
               'profile: the job in one process under cProfile, cumulative ms per pair of '
               'the functions in STEPS (read and write: all callers, the gallery\'s included)',
       'model': args.model, 'pictures': len(paths),
-      'bare_one_thread': {'before_jobs': bares[0], 'after_jobs': bares[1],
-                          'mean_pictures_per_second': round(bare_rate, 3)},
+      'bare_one_thread': {'runs': bares, 'beside_each_job_pictures_per_second': {
+          mode: round(rate, 3) for mode, rate in beside.items()}},
       'jobs': jobs, 'job_over_bare': ratios,
       'one_picture': {'runs': ones, 'median_seconds': one_seconds,
                       'into_used_output': {

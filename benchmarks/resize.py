@@ -34,10 +34,10 @@ SHARED = ROOT.parent / 'shared'
 LOOKED_AT = 6  # the first photos, not reported on
 STYLES = ('edtaonisl', 'night_cafe', 'the_scream')
 MAX_SIZE = 1024  # the job's default --max-size
-OUTPUTS = {  # the job's first
-    'opencv_bicubic': imaging.resized,
-    'pillow_bicubic': lambda region, size: np.asarray(
-        Image.fromarray(region).resize(size, Image.Resampling.BICUBIC)),
+OUTPUTS = {  # the job's first; each as the job delivers it, a Pillow picture
+    'opencv_bicubic': lambda region, size: Image.fromarray(imaging.resized(region, size)),
+    'pillow_bicubic': lambda region, size: Image.fromarray(region).resize(
+        size, Image.Resampling.BICUBIC),
 }
 INPUTS = {  # the job's first
     'pillow_lanczos': lambda image, size: np.asarray(image.resize(size, imaging.RESAMPLE)),
@@ -94,7 +94,7 @@ def main(argv=None) -> None:
     inner = imaging.scaled(decoded.full_size, CONTENT_SIZE)
     left, top = (CONTENT_SIZE - inner[0]) // 2, (CONTENT_SIZE - inner[1]) // 2
     pad = ((top, CONTENT_SIZE - inner[1] - top), (left, CONTENT_SIZE - inner[0] - left), (0, 0))
-    size = imaging.scaled(decoded.full_size, MAX_SIZE)
+    size = imaging.scaled(decoded.full_size, min(max(decoded.full_size), MAX_SIZE))
     inputs = {}
     for name, to_input in INPUTS.items():
       pixels, took = timed(args.rounds, to_input, decoded.image, inner)
@@ -108,14 +108,15 @@ def main(argv=None) -> None:
                                 0, 255).astype(np.uint8)
       delivered = {}
       for name, enlarge in OUTPUTS.items():
-        delivered[name], took = timed(args.rounds, enlarge, regions['pillow_lanczos'], size)
+        picture, took = timed(args.rounds, enlarge, regions['pillow_lanczos'], size)
+        delivered[name] = np.asarray(picture)
         ms[f'output/{name}'].append(took)
       for name in list(OUTPUTS)[1:]:
         pairs[f'output/{name}'].append({'photo': photo.name, 'style': style, **similarity(
             delivered['opencv_bicubic'], delivered[name])})
       for name, region in list(regions.items())[1:]:
         pairs[f'input/{name}'].append({'photo': photo.name, 'style': style, **similarity(
-            delivered['opencv_bicubic'], imaging.resized(region, size))})
+            delivered['opencv_bicubic'], np.asarray(OUTPUTS['opencv_bicubic'](region, size)))})
   result = {
       'what': f'{len(photos) * len(STYLES)} pairs ({len(photos)} photos not looked at when '
               f'choosing x {len(STYLES)} built-in styles), delivered at --max-size {MAX_SIZE}. '

@@ -29,7 +29,7 @@ RESAMPLE = Image.Resampling.LANCZOS
 # filter there (benchmarks/resize.py). Enlarging its output to the delivered size, the largest
 # step of a pair outside inference, is OpenCV's (`resized`): many times quicker than Pillow's,
 # and the same picture. A worker already runs one picture per thread or process, so OpenCV's own
-# thread pool would only contend with them.
+# thread pool (process-wide: this sets it for the whole worker) would only contend with them.
 cv2.setNumThreads(1)
 _EXIF_ORIENTATION = 0x0112
 # `decode` checks the pixel count itself, against --max-pixels, from the header; Pillow's own
@@ -246,10 +246,10 @@ def to_uint8(unit: np.ndarray) -> np.ndarray:
 
 
 def resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-  """uint8 HxWxC `pixels` at size=(width, height): bicubic when enlarging, pixel areas averaged
-  when reducing (no aliasing, however large the reduction)."""
+  """uint8 HxWx3 `pixels` at size=(width, height): OpenCV's bicubic when enlarging (the usual
+  case, and the costly one), Pillow's Lanczos otherwise (as for every other reduction)."""
   if (pixels.shape[1], pixels.shape[0]) == tuple(size):
     return pixels
-  enlarging = size[0] >= pixels.shape[1] and size[1] >= pixels.shape[0]
-  return cv2.resize(pixels, tuple(size),
-                    interpolation=cv2.INTER_CUBIC if enlarging else cv2.INTER_AREA)
+  if size[0] >= pixels.shape[1] and size[1] >= pixels.shape[0]:
+    return cv2.resize(pixels, tuple(size), interpolation=cv2.INTER_CUBIC)
+  return np.asarray(Image.fromarray(pixels).resize(tuple(size), RESAMPLE))
