@@ -109,4 +109,3 @@ def stylized(network, network_input: np.ndarray, box, working: np.ndarray | None
     reference = upsampled(whole, (working.shape[1], working.shape[0]))
     out = stylize_tiled(lambda tile: network.stylize(tile, bottleneck), working, reference)
   return out, (0, 0, out.shape[1], out.shape[0])
-
