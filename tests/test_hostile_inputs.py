@@ -168,11 +168,12 @@ def test_a_hostile_catalog_is_accounted_for_in_one_run(tiny_models, tmp_path):
   outcome = job.run(['--content', str(catalog / '*'), '--content-list', str(listed),
                      '--styles', str(tmp_path / 'warm.png'), '--output', str(out),
                      '--model', tiny_models, '--max-bytes', '2500000', '--run-id', 'r1'])
-  rows = {}
+  rows, lines = {}, 0
   for path in (out / '_manifest').glob('results-r1-*.jsonl'):
     for line in path.read_text().splitlines():
       row = json.loads(line)
       rows[row['content_uri'], row['content_id']] = row
+      lines += 1
   by_name = {uri.rsplit('/', 1)[1]: r for (uri, given), r in rows.items() if given != 'sku/1'}
   assert {name for name in good} <= set(by_name)
   assert all(by_name[name]['status'] == 'written' for name in good)
@@ -184,6 +185,7 @@ def test_a_hostile_catalog_is_accounted_for_in_one_run(tiny_models, tmp_path):
   assert listed_rows['plain.jpg']['status'] == 'written'  # the smaller URI keeps the id
   assert listed_rows['q[1].jpg']['error_type'] == 'DuplicateId'
   assert outcome.summary['accounted'] and outcome.summary['pairs_expected'] == len(rows) == 11
+  assert lines == len(rows)  # no pair recorded twice
   assert outcome.summary['manifest_lines_unreadable'] == 2
 
 

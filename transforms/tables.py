@@ -115,6 +115,7 @@ class _Shard:
     self._file = FileSystems.create(path, 'application/octet-stream',
                                     CompressionTypes.UNCOMPRESSED)
     self._schema = table.schema
+    self._names = set(table.schema.names) if table.schema is not None else set()
     self._parquet = (pq.ParquetWriter(self._file, table.schema, compression='snappy')
                      if table.schema is not None else None)
     self._batch: list[dict] = []
@@ -125,6 +126,9 @@ class _Shard:
     if self._parquet is None:
       self._file.write(row.encode('utf-8') + b'\n')
       return
+    if row.keys() != self._names:  # pyarrow would fill a missing column with null, silently
+      raise ValueError(f'a row for {self.path} has columns {sorted(row)}, the table '
+                       f'{sorted(self._names)}')
     self._batch.append(row)
     if len(self._batch) >= PARQUET_BATCH_ROWS:
       self._to_columns()

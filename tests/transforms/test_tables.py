@@ -76,6 +76,17 @@ def test_a_shard_that_cannot_be_moved_fails_the_commit_with_its_names(tmp_path):
     tables.commit(_tables(tmp_path), str(temp), shards)
 
 
+@pytest.mark.parametrize('row, error', [
+    ({'key': 'a'}, "columns \\['key'\\], the table \\['key', 'n'\\]"),  # would be a null
+    ({'key': 'a', 'n': 1, 'extra': 2}, 'extra'),  # would be dropped
+    ({'key': 'a', 'n': 'one'}, 'one'),  # not an integer
+])
+def test_a_row_that_does_not_fit_its_table_fails_the_bundle(tmp_path, row, error):
+  writer = tables._WriteShards(_tables(tmp_path), str(tmp_path / 'temp-r1'))
+  with pytest.raises((ValueError, TypeError, pa.ArrowException), match=error):
+    _bundle(writer, [('rows', {'key': 'b', 'n': 2}), ('rows', row)])
+
+
 def test_in_a_pipeline_then_runs_once_after_the_files_with_the_side_inputs(tmp_path):
   def then(files, total):
     return sum(len(open(path).read().splitlines()) for path in files['lines']), total
