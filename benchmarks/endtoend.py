@@ -54,8 +54,8 @@ STEPS = {
     'network_output': ('models/imaging.py:network_output', 'transforms/stylize.py:process'),
     'encode': ('models/rendering.py:encode', 'transforms/write.py:process'),
     'write': ('transforms/storage.py:write_bytes', None),
-    'gallery_thumbnails': ('transforms/gallery.py:_write_thumbnail', None),
-    'gallery_source_thumbnails': ('transforms/gallery.py:_write_source_thumbnail', None),
+    'gallery_thumbnails': ('transforms/gallery.py:write_thumbnail', None),  # as pairs are made
+    'gallery_page_step_thumbnails': ('transforms/gallery.py:_write_thumbnails', None),
 }
 
 

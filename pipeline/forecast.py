@@ -24,7 +24,7 @@ RENDER, REFUSED = 'plan_render', 'plan_refused'
 def run(p: beam.Pipeline, job, plan, plan_pairs) -> tuple[object, dict]:
   """Runs the planning steps of the job on `p`; prints and returns the forecast."""
   styles = p | 'Styles' >> beam.Create([(ref.id, StyleResult(ref)) for ref in plan.styles])
-  _, planned = plan_pairs(p, job, plan, beam.pvalue.AsDict(styles))
+  _, planned, _ = plan_pairs(p, job, plan, beam.pvalue.AsDict(styles))
   unusable = {ref.id for ref in plan.styles if ref.problem}
   _ = planned.todo | 'CountToDo' >> beam.Map(_count, unusable)
   _ = planned[FAILED] | 'CountRefused' >> beam.Map(

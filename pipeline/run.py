@@ -34,7 +34,7 @@ from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
 from pipeline import forecast, launch, options, summary, workers
 from transforms import layout
-from transforms.gallery import WriteGallery
+from transforms.gallery import ShownContents, WriteGallery
 from transforms.incremental import DonePairs, PlanPairs, for_planning
 from transforms.inputs import ContentRefs
 from transforms.manifest import WriteManifest, manifest_dir
@@ -52,7 +52,8 @@ class RunOutcome:
 
 
 def plan_pairs(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan, style_map):
-  """(done records, PlanPairs' tagged outputs): the content joined with what is done."""
+  """(done records, PlanPairs' tagged outputs, the content refs by key): the content joined with
+  what is done."""
   refs = (p
           | 'ContentRefs' >> ContentRefs(job.content, job.content_list, frozenset(plan.blends))
           | 'ByOutputName' >> beam.Map(lambda ref: (content_key(ref.id, ref.uri), ref)))
@@ -71,7 +72,7 @@ def plan_pairs(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan, st
                     plan.assignment),
           style_map
       ).with_outputs(SKIPPED, FAILED, PLANNED, main='todo'))
-  return recorded, planned
+  return recorded, planned, refs
 
 
 def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None:
@@ -79,16 +80,21 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
   styles = p | 'PredictStyles' >> PredictStyles(
       plan.styles, plan.prediction, job.num_threads, job.max_pixels, job.max_bytes, plan.blends)
   style_map = beam.pvalue.AsDict(styles)
-  recorded, planned = plan_pairs(p, job, plan, style_map)
+  recorded, planned, refs = plan_pairs(p, job, plan, style_map)
+  # The contents the gallery will show, known from the listing: the steps that hold their
+  # pictures make their thumbnails, so the page's own step has next to nothing left to read.
+  shown = refs | 'ShownContents' >> ShownContents(job.gallery_rows) if job.gallery_rows else None
+  thumbnails = {'shown': beam.pvalue.AsSingleton(shown)} if shown else {}
   loaded = planned.todo | 'LoadContent' >> beam.ParDo(
-      LoadContent(job.rendering, job.max_pixels, job.max_bytes)).with_outputs(FAILED, main='images')
+      LoadContent(job.rendering, job.max_pixels, job.max_bytes, job.output if shown else None),
+      **thumbnails).with_outputs(FAILED, main='images')
   stylized = loaded.images | 'Stylize' >> beam.ParDo(
       Stylize(plan.transfer, job.num_threads, job.rendering,
               plan.prediction if min(job.strengths) < 1.0 else None), style_map
   ).with_outputs(FAILED, main='pictures')
   written = stylized.pictures | 'WriteOutputs' >> beam.ParDo(
-      WriteOutput(job.output, job.rendering, plan.transfer.identity, job.cache_control)
-  ).with_outputs(FAILED, main='rows')
+      WriteOutput(job.output, job.rendering, plan.transfer.identity, job.cache_control),
+      **thumbnails).with_outputs(FAILED, main='rows')
 
   failures = ((planned[FAILED], loaded[FAILED], stylized[FAILED], written[FAILED])
               | 'DeadLetters' >> beam.Flatten())
@@ -96,7 +102,7 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
       job.output, job.run_id, plan.transfer.identity, job.started_at, with_state=True,
       before=recorded if plan.history else None)
   if job.gallery_rows:
-    _ = rows | 'Gallery' >> WriteGallery(job.output, job.run_id, job.gallery_rows)
+    _ = rows | 'Gallery' >> WriteGallery(job.output, job.run_id, job.gallery_rows, made=shown)
 
 
 def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None,

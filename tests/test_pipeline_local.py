@@ -70,9 +70,28 @@ def test_the_summary_counts_every_pair_and_is_written_beside_the_manifest(local_
 
 
 def test_the_gallery_shows_every_output(local_run):
-  _, rows, out = local_run
+  outcome, rows, out = local_run
   page = (out / 'index.html').read_text()
   assert len(re.findall(r'<img class="thumb"', page)) == len(rows)
   for row in rows:
     relative = row['output_uri'][len(str(out)) + 1:].rsplit('.', 1)[0]
     assert (out / '_gallery' / f'{relative}.jpg').is_file()
+  assert outcome.summary['thumbnails_written'] == len(rows)  # each made once
+  assert len(list((out / '_gallery' / '_sources').iterdir())) == 3
+
+
+def test_thumbnails_are_made_for_the_contents_the_page_shows(tiny_models, tmp_path):
+  """By the steps that hold the pictures, for the same contents the page picks from the rows."""
+  pictures = make_pictures(tmp_path)
+  out = tmp_path / 'out'
+  outcome = job.run(['--content', str(pictures / 'content' / '**'),
+                     '--styles', str(pictures / 'styles' / '*'), '--gallery-rows', '2',
+                     '--output', str(out), '--model', tiny_models, '--runner', 'DirectRunner'])
+  page = (out / 'index.html').read_text()
+  shown = re.findall(r'<tr><th title="[^"]*">([^<]+)</th>', page)
+  assert len(shown) == 2
+  thumbs = sorted(p.relative_to(out / '_gallery').as_posix()
+                  for p in (out / '_gallery').rglob('*.jpg'))
+  assert thumbs == sorted([f'_sources/{c}.jpg' for c in shown] +
+                          [f'{s}/{c}.jpg' for s in ('cool', 'warm') for c in shown])
+  assert outcome.summary['thumbnails_written'] == 4

@@ -3,9 +3,12 @@ picture first and then styles (and strengths) as columns, each thumbnail linking
 output, failures shown as such and listed below with their reasons.
 
 The page is static and uses relative links only, so it works from a local folder or a bucket.
-Thumbnails are made for the pictures the page shows only (read back from their outputs and
-sources, off the stylizing path) under `{output}/_gallery/`; a missing thumbnail falls back to
-the full output (a source's, to its name).
+Thumbnails are made for the pictures the page shows only, under `{output}/_gallery/`; a missing
+thumbnail falls back to the full output (a source's, to its name). Which contents the page shows
+is known from the listing before any is stylized (`ShownContents`), so the stylizing steps make
+the thumbnails of what they write from the pictures they hold; the page's own step makes only
+the rest (a skipped output without one, a content the listing did not foresee), reading them
+back, after every row is in.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import urllib.parse
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from PIL import Image
 
 from models import imaging, rendering
 from transforms import layout
@@ -34,21 +38,38 @@ from transforms.storage import exists, read_bytes, write_bytes
 THUMBNAIL_SIDE = 192
 
 
-def thumbnail_bytes(encoded: bytes) -> bytes:
-  """A small JPEG of an encoded picture (transparency shown on white). A JPEG is decoded only
-  about as large as the thumbnail."""
-  small = imaging.decode(encoded, min_side=THUMBNAIL_SIDE, frame='fit').image
+def thumbnail_of(picture: Image.Image) -> bytes:
+  """A small JPEG of a picture, transparency shown on white."""
+  small = picture.copy()
   small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+  if small.mode != 'RGB':
+    alpha = small.getchannel('A') if 'A' in small.getbands() else None
+    small = small.convert('RGB')
+    if alpha is not None:
+      small = Image.composite(small, Image.new('RGB', small.size, imaging.WHITE), alpha)
   return rendering.encode(small, rendering.Rendering(jpeg_quality=80))
 
 
-def _write_thumbnail(row, output: str) -> None:
-  """Work in proportion to what changed: a thumbnail for an output this run wrote, and for a
-  skipped one only if it has none yet. Best effort: the page falls back to the full output."""
-  if row.status == FAILED or not row.output_uri:
+def thumbnail_bytes(encoded: bytes) -> bytes:
+  """`thumbnail_of` an encoded picture. A JPEG is decoded only about as large as the thumbnail."""
+  return thumbnail_of(imaging.decode(encoded, min_side=THUMBNAIL_SIDE, frame='fit').image)
+
+
+def write_thumbnail(uri: str, picture: Image.Image, of: str) -> None:
+  """Writes `thumbnail_of(picture)` to `uri`. Best effort: the page falls back to the full
+  picture, so a failure is logged (naming `of`), never raised."""
+  try:
+    write_bytes(uri, thumbnail_of(picture), 'image/jpeg')
+  except Exception as e:  # noqa: BLE001 - the gallery is best effort
+    logging.warning('thumbnail of %s not written: %s', of, e)
+
+
+def _write_thumbnail(row, output: str, made: bool = False) -> None:
+  """Work in proportion to what changed: a thumbnail for an output this run wrote (unless the
+  writing step `made` it), and for a skipped one only if it has none yet. Best effort."""
+  if row.status == FAILED or not row.output_uri or (made and row.status == WRITTEN):
     return
-  relative = row.output_uri[len(output.rstrip('/')) + 1:]
-  thumbnail = FileSystems.join(output, thumbnail_path(relative))
+  thumbnail = thumbnail_uri(output, row.output_uri)
   try:
     if row.status == SKIPPED and exists(thumbnail):
       Metrics.counter(METRICS_NAMESPACE, 'thumbnails_kept').inc()
@@ -63,20 +84,26 @@ def thumbnail_path(relative_output: str) -> str:
   return f'{layout.GALLERY_DIR}/{relative_output.rsplit(".", 1)[0]}.jpg'
 
 
+def thumbnail_uri(output: str, output_uri: str) -> str:
+  """Where the thumbnail of the output file `output_uri` (under `output`) goes."""
+  return FileSystems.join(output, thumbnail_path(output_uri[len(output.rstrip('/')) + 1:]))
+
+
 def source_thumbnail_path(content_id: str) -> str:
   """Under a folder no style can be named for (style ids never start with '_')."""
   return f'{layout.GALLERY_DIR}/_sources/{content_id}.jpg'
 
 
-def _write_source_thumbnail(rows: list[ManifestRow], output: str) -> None:
+def _write_source_thumbnail(rows: list[ManifestRow], output: str, made: bool = False) -> None:
   """A thumbnail of the content picture: when this run wrote one of its outputs (new or changed
-  source), or when it has none yet. Best effort, like the others."""
+  source; unless the loading step `made` it then), or when it has none yet. Best effort."""
   first = rows[0]
-  if not first.content_id:
+  written = any(row.status == WRITTEN for row in rows)
+  if not first.content_id or (made and written):
     return
   thumbnail = FileSystems.join(output, source_thumbnail_path(first.content_id))
   try:
-    if not any(row.status == WRITTEN for row in rows) and exists(thumbnail):
+    if not written and exists(thumbnail):
       return
     data = read_bytes(first.content_uri, imaging.DEFAULT_MAX_BYTES, imaging.check_signature)
     write_bytes(thumbnail, thumbnail_bytes(data), 'image/jpeg')
@@ -171,25 +198,48 @@ window.addEventListener('load', () => {{
 '''
 
 
-class WriteGallery(beam.PTransform):
-  """Manifest rows -> `{output}/index.html` showing the first `max_rows` content pictures."""
+class ShownContents(beam.PTransform):
+  """(content key, anything) for every listed content -> one frozenset: the keys of the first
+  `n`, the contents the page will show (`ContactSheet` picks the same from the rows). A side
+  input for the steps that hold the pictures, which make these contents' thumbnails."""
 
-  def __init__(self, output: str, run_id: str, max_rows: int):
+  def __init__(self, n: int):
+    super().__init__()
+    self._n = n
+
+  def expand(self, keyed):
+    return (keyed
+            | 'Keys' >> beam.Keys()
+            | 'First' >> beam.combiners.Top.Smallest(self._n)
+            | 'AsSet' >> beam.Map(frozenset))
+
+
+class WriteGallery(beam.PTransform):
+  """Manifest rows -> `{output}/index.html` showing the first `max_rows` content pictures.
+  `made`: `ShownContents`, when the writing steps made those contents' thumbnails."""
+
+  def __init__(self, output: str, run_id: str, max_rows: int, made=None):
     super().__init__()
     self._output = output
     self._run_id = run_id
     self._max_rows = max_rows
+    self._made = made
 
   def expand(self, rows):
     output, run_id = self._output, self._run_id
     # One combiner picks what the page shows (partial results per bundle, then merged): the run's
     # other rows are never shuffled for the page, and the graph stays small.
     sheet = rows | 'Sheet' >> beam.CombineGlobally(ContactSheet(self._max_rows))
+    if self._made is None:
+      thumbnails = beam.MapTuple(lambda _, content_rows: _write_thumbnails(content_rows, output))
+    else:
+      thumbnails = beam.MapTuple(
+          lambda key, content_rows, made=(): _write_thumbnails(content_rows, output, key in made),
+          made=beam.pvalue.AsSingleton(self._made))
     _ = (sheet
          | 'ShownContents' >> beam.FlatMap(lambda shown: shown.contents)
          | 'SpreadThumbnails' >> beam.Reshuffle()
-         | 'Thumbnails' >> beam.MapTuple(lambda _, content_rows: _write_thumbnails(content_rows,
-                                                                                  output)))
+         | 'Thumbnails' >> thumbnails)
     return sheet | 'Write' >> beam.Map(
         lambda shown: _write_page(shown.contents, output, run_id, shown.failures, shown.failed))
 
@@ -257,11 +307,11 @@ class ContactSheet(beam.CombineFn):
     return Shown([(key, contents[key]) for key in keys], failures, failed)
 
 
-def _write_thumbnails(rows: list[ManifestRow], output: str) -> None:
-  """One content's: its source's, then its outputs'."""
-  _write_source_thumbnail(rows, output)
+def _write_thumbnails(rows: list[ManifestRow], output: str, made: bool = False) -> None:
+  """One content's: its source's, then its outputs' (`made`: by the steps that wrote them)."""
+  _write_source_thumbnail(rows, output, made)
   for row in rows:
-    _write_thumbnail(row, output)
+    _write_thumbnail(row, output, made)
 
 
 def _write_page(contents, output: str, run_id: str, failures: list, failed: int) -> None:

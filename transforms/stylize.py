@@ -6,12 +6,14 @@ written, skipped or as a dead letter.
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from models import imaging, rendering, tiling
 from models.contract import StylePredictor, open_transfer
 from models.fetch import local_copy
 from models.registry import ModelFile
+from transforms import gallery
 from transforms.models_on_worker import LoadsModel, timed_ms
 from transforms.records import (
   FAILED,
@@ -21,6 +23,7 @@ from transforms.records import (
   Failure,
   StyleResult,
   StylizedImage,
+  content_key,
 )
 from transforms.storage import FileTooLarge, read_bytes
 
@@ -31,18 +34,21 @@ def _charge_every_style(failure: Failure, todo: ContentToDo):
 
 
 class LoadContent(beam.DoFn):
-  """ContentToDo -> ContentImage (decoded, upright, framed for the network)."""
+  """ContentToDo -> ContentImage (decoded, upright, framed for the network). With `gallery_at`
+  (the job's output), the contents in the side input `shown` (`gallery.ShownContents`) get their
+  gallery thumbnail there, from the picture in hand."""
 
   def __init__(self, render: rendering.Rendering, max_pixels: int,
-               max_bytes: int = imaging.DEFAULT_MAX_BYTES):
+               max_bytes: int = imaging.DEFAULT_MAX_BYTES, gallery_at: str | None = None):
     super().__init__()
     self._render = render
     self._max_pixels = max_pixels
     self._max_bytes = max_bytes
+    self._gallery_at = gallery_at
     self._read = Metrics.counter(METRICS_NAMESPACE, 'images_read')
     self._failed = Metrics.counter(METRICS_NAMESPACE, 'images_failed')
 
-  def process(self, todo: ContentToDo):
+  def process(self, todo: ContentToDo, shown: frozenset = frozenset()):
     ref = todo.ref
     stage = 'read'
     try:
@@ -96,6 +102,9 @@ class LoadContent(beam.DoFn):
       yield from _charge_every_style(Failure.of(e, stage, ref), todo)
       return
     self._read.inc()
+    if self._gallery_at and ref.id and content_key(ref.id, ref.uri) in shown:
+      gallery.write_thumbnail(FileSystems.join(self._gallery_at, gallery.source_thumbnail_path(
+          ref.id)), decoded.image, ref.uri)
     yield ContentImage(todo=todo, network_input=network_input, box=box, size=size, crop=crop,
                        source=source, alpha=alpha, mask=mask, notes=notes,
                        style_input=own_style,

@@ -6,7 +6,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from models import rendering
-from transforms import progress
+from transforms import gallery, progress
 from transforms.records import (
   FAILED,
   METRICS_NAMESPACE,
@@ -14,6 +14,7 @@ from transforms.records import (
   Failure,
   ManifestRow,
   StylizedImage,
+  content_key,
 )
 from transforms.storage import write_bytes
 
@@ -43,7 +44,9 @@ def pair_variants(output: str, style_id: str, content_id: str, render: rendering
 
 class WriteOutput(beam.DoFn):
   """StylizedImage -> a written file, and its manifest row. On a bucket the object also says
-  where it came from (`provenance`), for a CDN or a person looking at it."""
+  where it came from (`provenance`), for a CDN or a person looking at it. The side input `shown`
+  (`gallery.ShownContents`): the contents whose outputs get their gallery thumbnail here, from
+  the picture in hand."""
 
   def __init__(self, output: str, render: rendering.Rendering, model_sha256: str,
                cache_control: str | None = None):
@@ -53,11 +56,12 @@ class WriteOutput(beam.DoFn):
     self._model_sha256 = model_sha256
     self._cache_control = cache_control
     self._written = Metrics.counter(METRICS_NAMESPACE, 'pairs_written')
+    self._thumbnails = Metrics.counter(METRICS_NAMESPACE, 'thumbnails_written')
 
-  def process(self, item: StylizedImage):
+  def process(self, item: StylizedImage, shown: frozenset = frozenset()):
     """Writes every file of the pair (one per width with `sizes`): a pair whose files are not
     all written is a dead letter, and the next run makes it again as a whole."""
-    stage, written = 'encode', []
+    stage, written, picture = 'encode', [], None
     try:
       for width, picture in rendering.variants(item.picture, self._render):
         uri = output_uri(self._output, item.style_id, item.ref.id, self._render.extension,
@@ -74,6 +78,10 @@ class WriteOutput(beam.DoFn):
       return
     self._written.inc()
     progress.tally('written')
+    if content_key(item.ref.id, item.ref.uri) in shown:
+      gallery.write_thumbnail(gallery.thumbnail_uri(self._output, written[-1]), picture,
+                              written[-1])
+      self._thumbnails.inc()
     yield ManifestRow(content_uri=item.ref.uri, content_id=item.ref.id, style_id=item.style_id,
                       strength=item.strength, output_uri=written[-1], status=WRITTEN,
                       model_sha256=self._model_sha256, fingerprint=item.fingerprint,

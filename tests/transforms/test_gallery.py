@@ -11,12 +11,13 @@ import subprocess
 import apache_beam as beam
 import numpy as np
 import pytest
+from apache_beam.testing.util import assert_that, equal_to
 from conftest import fn_api_pipeline, gradient_picture
 from PIL import Image
 
 from models.rendering import Rendering
 from transforms import inputs
-from transforms.gallery import ContactSheet, WriteGallery, render_page
+from transforms.gallery import ContactSheet, ShownContents, WriteGallery, render_page
 from transforms.records import Failure, ManifestRow, StylizedImage, content_key
 from transforms.write import WriteOutput
 
@@ -205,3 +206,48 @@ def test_thumbnails_are_made_for_what_changed(tmp_path):
   gallery(tmp_path, skipped)  # the next night: nothing changed, but b's thumbnail went missing
   assert (tmp_path / '_gallery' / 'warm' / 'a.jpg').stat().st_mtime_ns == before['a.jpg']
   assert (tmp_path / '_gallery' / 'warm' / 'b.jpg').exists()
+
+
+def test_shown_contents_are_the_first_keys_of_the_listing():
+  keys = [content_key(c, f'/in/{c}.jpg') for c in 'dbeac'] + [content_key(None, '/in/x y.jpg')]
+  with fn_api_pipeline() as p:
+    shown = (p | beam.Create([(key, 'ref') for key in keys]) | ShownContents(3))
+    assert_that(shown, equal_to([frozenset(sorted(keys)[:3])]))
+  assert sorted(keys)[:3] == [content_key(c, f'/in/{c}.jpg') for c in 'abc']
+
+
+def test_the_writing_step_makes_the_thumbnails_of_shown_contents_only(tmp_path):
+  """From the picture in hand, the widest of its files, transparency shown on white."""
+  write = WriteOutput(str(tmp_path), Rendering(fmt='png', sizes=(60, 120)), 'sha')
+  write.setup()
+  picture = gradient_picture(160, 100)
+  picture.putalpha(Image.new('L', picture.size, 0))  # wholly transparent: white on the sheet
+  shown = frozenset({content_key('a', '/in/a.jpg')})
+  for content_id in 'ab':
+    (row,) = write.process(StylizedImage(ref=inputs.content_ref(f'/in/{content_id}.jpg',
+                                                                content_id),
+                                         style_id='warm', strength=1.0, fingerprint='fp',
+                                         picture=picture), shown)
+  assert row.output_uri.endswith('b.w120.png')
+  assert [p.name for p in (tmp_path / '_gallery' / 'warm').iterdir()] == ['a.w120.jpg']
+  with Image.open(tmp_path / '_gallery' / 'warm' / 'a.w120.jpg') as small:
+    assert small.size == (120, 75)  # the widest file's size, never enlarged
+    assert np.asarray(small.convert('RGB')).min() >= 250
+
+
+def test_the_page_step_makes_only_the_thumbnails_the_writing_steps_did_not(tmp_path):
+  out = tmp_path / 'out'
+  rows = written_rows(out, contents=('a', 'b'), styles=('warm', 'cool'), sources=tmp_path / 'in')
+  skipped_a = dataclasses.replace(rows[0], style_id='dry', status='skipped',
+                                  output_uri=rows[0].output_uri.replace('/warm/', '/dry/'))
+  (out / 'dry').mkdir()
+  shutil.copy(rows[0].output_uri, skipped_a.output_uri)  # written by an earlier run
+  made = {content_key('a', str(tmp_path / 'in' / 'a.jpg'))}
+  with fn_api_pipeline() as p:
+    _ = (p | 'Rows' >> beam.Create(rows + [skipped_a])
+         | WriteGallery(str(out), 'r1', 200, made=p | 'Made' >> beam.Create([frozenset(made)])))
+  thumbs = sorted(p.relative_to(out / '_gallery').as_posix()
+                  for p in (out / '_gallery').rglob('*.jpg'))
+  # a's written outputs and its source were made by the steps that had them (not in this test):
+  # the page's step left them, made b's, and made a's skipped output's, which had none.
+  assert thumbs == ['_sources/b.jpg', 'cool/b.jpg', 'dry/a.jpg', 'warm/b.jpg']

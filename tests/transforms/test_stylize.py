@@ -27,6 +27,7 @@ from transforms.records import (
   ImageRef,
   StyleResult,
   StylizedImage,
+  content_key,
 )
 from transforms.styles import PredictStyle
 from transforms.stylize import LoadContent, Stylize
@@ -348,3 +349,27 @@ def test_a_masked_picture_says_so_in_its_notes(tmp_path):
   (content,) = load(item)
   assert content.notes == (f'masked by {tmp_path / "mask.png"}',)
   assert content.mask.size == content.size and content.source.size == content.size
+
+
+def test_a_shown_content_gets_its_source_thumbnail_from_the_picture_in_hand(tmp_path):
+  """Upright, as the job sees it; only for the contents the gallery shows, and only when the
+  picture could be read."""
+  picture = gradient_picture(300, 200, 7)
+  exif = Image.Exif()
+  exif[0x0112] = 6  # stored on its side: shown upright
+  shown_todo, other = todo(tmp_path / 'a.jpg'), todo(tmp_path / 'b.jpg')
+  picture.save(shown_todo.ref.uri, quality=95, exif=exif)
+  picture.save(other.ref.uri, quality=95)
+  broken = todo(tmp_path / 'c.jpg')
+  (tmp_path / 'c.jpg').write_bytes(b'\xff\xd8 not really a JPEG')
+  shown = frozenset(content_key(t.ref.id, t.ref.uri) for t in (shown_todo, broken))
+  step = LoadContent(DEFAULT, MAX_PIXELS, gallery_at=str(tmp_path / 'out'))
+  step.setup()
+  for item in (shown_todo, other, broken):
+    list(step.process(item, shown))
+  sources = tmp_path / 'out' / '_gallery' / '_sources'
+  assert [p.name for p in sources.iterdir()] == [f'{shown_todo.ref.id}.jpg']
+  with Image.open(sources / f'{shown_todo.ref.id}.jpg') as small:
+    assert small.size == (128, 192)
+    expected = picture.transpose(Image.Transpose.ROTATE_270).resize(small.size)
+    assert np.abs(np.asarray(small, np.float32) - np.asarray(expected, np.float32)).mean() < 4
