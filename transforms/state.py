@@ -151,27 +151,3 @@ def publish(output: str, run_id: str, files: list[str]) -> str:
   uri = FileSystems.join(state_dir(output), CURRENT)
   storage.write_bytes(uri, json.dumps(pointer).encode(), 'application/json')
   return uri
-
-
-class PublishSnapshot(beam.PTransform):
-  """(earlier records still there, this run's ManifestRows) -> this run's snapshot, published;
-  the job does the same within `WriteManifest`, with the run's other tables.
-
-  Returns a one-element PCollection that exists once CURRENT.json names the new snapshot."""
-
-  def __init__(self, output: str, run_id: str):
-    super().__init__()
-    self._output = output
-    self._run_id = run_id
-
-  def expand(self, inputs):
-    folder = snapshot_dir(self._output, self._run_id)
-    before, rows = inputs
-    return (rows
-            | 'Records' >> SnapshotRecords(before)
-            | 'ToTable' >> beam.Map(lambda record: (TABLE, record))
-            | 'Write' >> tables.WriteTables({TABLE: table(self._output, self._run_id)},
-                                            FileSystems.join(folder, 'temp'), then=self._publish))
-
-  def _publish(self, files) -> str:
-    return publish(self._output, self._run_id, files[TABLE])

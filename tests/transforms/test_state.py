@@ -13,7 +13,13 @@ from conftest import fn_api_pipeline
 
 from transforms import leftovers, state
 from transforms.incremental import DonePairs
+from transforms.manifest import WriteManifest
 from transforms.records import FAILED, SKIPPED, WRITTEN, ManifestRow
+
+
+def _started(run_id: str) -> str:
+  """Run rK started on day K."""
+  return f'2026-01-{int(run_id[1:]):02d}T00:00:00+00:00'
 
 
 def _row(content_id, status, run_id, style='warm', fp=None, out='/out'):
@@ -21,13 +27,15 @@ def _row(content_id, status, run_id, style='warm', fp=None, out='/out'):
                      strength=1.0, status=status, model_sha256='m',
                      output_uri=None if status == FAILED else f'{out}/{style}/{content_id}.jpg',
                      fingerprint=None if status == FAILED else fp or f'fp-{content_id}-{run_id}',
-                     run_id=run_id, recorded_at=f'time-{run_id}')
+                     run_id=run_id, recorded_at=_started(run_id))
 
 
 def _publish(out, run_id, before, rows):
+  """The run's snapshot, as the job publishes it: by its manifest step, after the other tables."""
   with fn_api_pipeline() as p:
-    _ = ((p | 'Before' >> beam.Create(before), p | 'Rows' >> beam.Create(rows))
-         | state.PublishSnapshot(str(out), run_id))
+    outcomes = tuple(p | f'Outcome{k}' >> beam.Create(rows if k == 0 else []) for k in range(4))
+    _ = outcomes | WriteManifest(str(out), run_id, 'm', _started(run_id), with_state=True,
+                                 before=p | 'Before' >> beam.Create(before))
   return state.current_snapshot(str(out))
 
 
@@ -102,8 +110,9 @@ def test_old_snapshots_go_once_their_run_ended(tmp_path):
   out = tmp_path / 'out'
   for run_id in ('r1', 'r2', 'r3'):
     folder = _publish(out, run_id, [], [_row('a', WRITTEN, run_id)])
-  (out / '_manifest').mkdir()
-  (out / '_manifest' / 'complete-r1.json').write_text('{}')
+  for marker in (out / '_manifest').glob('complete-*.json'):
+    if marker.name != 'complete-r1.json':
+      marker.unlink()  # r2 and r3 did not end
   removed = leftovers.remove_old_snapshots(state.state_dir(str(out)), str(out / '_manifest'),
                                            folder)
   assert removed == [state.snapshot_dir(str(out), 'r1')]  # r2 may still be running; r3 current
