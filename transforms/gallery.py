@@ -41,7 +41,9 @@ THUMBNAIL_SIDE = 192
 def thumbnail_of(picture: Image.Image) -> bytes:
   """A small JPEG of a picture, transparency shown on white."""
   small = picture.copy()
-  small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+  # A box reduction by whole times first, leaving bicubic less than 2x to do: about half the
+  # time of Pillow's default gap, and a thumbnail's worth of detail.
+  small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), reducing_gap=1.0)
   if small.mode != 'RGB':
     alpha = small.getchannel('A') if 'A' in small.getbands() else None
     small = small.convert('RGB')
