@@ -84,9 +84,10 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
   # The contents the gallery will show, known from the listing: the steps that hold their
   # pictures make their thumbnails, so the page's own step has next to nothing left to read.
   shown = refs | 'ShownContents' >> ShownContents(job.gallery_rows) if job.gallery_rows else None
-  thumbnails = {'shown': beam.pvalue.AsSingleton(shown)} if shown else {}
+  thumbnails = {'shown': beam.pvalue.AsSingleton(shown)} if shown is not None else {}
   loaded = planned.todo | 'LoadContent' >> beam.ParDo(
-      LoadContent(job.rendering, job.max_pixels, job.max_bytes, job.output if shown else None),
+      LoadContent(job.rendering, job.max_pixels, job.max_bytes,
+                  job.output if shown is not None else None),
       **thumbnails).with_outputs(FAILED, main='images')
   stylized = loaded.images | 'Stylize' >> beam.ParDo(
       Stylize(plan.transfer, job.num_threads, job.rendering,

@@ -15,6 +15,7 @@ from conftest import make_pictures, read_manifest
 from PIL import Image
 
 from pipeline import run as job
+from transforms import gallery
 
 SIZES = {'a/photo.jpg': (240, 150), 'b/photo.jpg': (160, 240), 'b/square.png': (150, 150)}
 
@@ -80,8 +81,13 @@ def test_the_gallery_shows_every_output(local_run):
   assert len(list((out / '_gallery' / '_sources').iterdir())) == 3
 
 
-def test_thumbnails_are_made_for_the_contents_the_page_shows(tiny_models, tmp_path):
-  """By the steps that hold the pictures, for the same contents the page picks from the rows."""
+def test_thumbnails_are_made_for_the_contents_the_page_shows(tiny_models, tmp_path,
+                                                             monkeypatch):
+  """By the steps that hold the pictures (the page's step cannot read any back here), for the
+  same contents the page picks from the rows."""
+  def unreadable(uri, *_):
+    raise OSError(f'the page step read {uri} back')
+  monkeypatch.setattr(gallery, 'read_bytes', unreadable)  # the run is in this process
   pictures = make_pictures(tmp_path)
   out = tmp_path / 'out'
   outcome = job.run(['--content', str(pictures / 'content' / '**'),

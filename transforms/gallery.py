@@ -38,17 +38,20 @@ from transforms.storage import exists, read_bytes, write_bytes
 THUMBNAIL_SIDE = 192
 
 
-def thumbnail_of(picture: Image.Image) -> bytes:
-  """A small JPEG of a picture, transparency shown on white."""
-  small = picture.copy()
+def thumbnail_of(picture: Image.Image, alpha: Image.Image | None = None) -> bytes:
+  """A small JPEG of a picture, its transparency (its own, or `alpha`) shown on white."""
+  side = THUMBNAIL_SIDE
+  size = picture.size if max(picture.size) <= side else imaging.scaled(picture.size, side)
   # A box reduction by whole times first, leaving bicubic less than 2x to do: about half the
   # time of Pillow's default gap, and a thumbnail's worth of detail.
-  small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), reducing_gap=1.0)
-  if small.mode != 'RGB':
-    alpha = small.getchannel('A') if 'A' in small.getbands() else None
-    small = small.convert('RGB')
-    if alpha is not None:
-      small = Image.composite(small, Image.new('RGB', small.size, imaging.WHITE), alpha)
+  small = picture.resize(size, Image.Resampling.BICUBIC, reducing_gap=1.0)
+  if alpha is not None:
+    alpha = alpha.resize(size, Image.Resampling.BICUBIC, reducing_gap=1.0)
+  elif 'A' in small.getbands():
+    alpha = small.getchannel('A')
+  small = small.convert('RGB')
+  if alpha is not None:
+    small = Image.composite(small, Image.new('RGB', size, imaging.WHITE), alpha)
   return rendering.encode(small, rendering.Rendering(jpeg_quality=80))
 
 
@@ -57,13 +60,16 @@ def thumbnail_bytes(encoded: bytes) -> bytes:
   return thumbnail_of(imaging.decode(encoded, min_side=THUMBNAIL_SIDE, frame='fit').image)
 
 
-def write_thumbnail(uri: str, picture: Image.Image, of: str) -> None:
-  """Writes `thumbnail_of(picture)` to `uri`. Best effort: the page falls back to the full
-  picture, so a failure is logged (naming `of`), never raised."""
+def write_thumbnail(uri: str, picture: Image.Image, of: str,
+                    alpha: Image.Image | None = None) -> bool:
+  """Writes `thumbnail_of(picture, alpha)` to `uri`; whether it did. Best effort: the page falls
+  back to the full picture, so a failure is logged (naming `of`), never raised."""
   try:
-    write_bytes(uri, thumbnail_of(picture), 'image/jpeg')
+    write_bytes(uri, thumbnail_of(picture, alpha), 'image/jpeg')
+    return True
   except Exception as e:  # noqa: BLE001 - the gallery is best effort
     logging.warning('thumbnail of %s not written: %s', of, e)
+    return False
 
 
 def _write_thumbnail(row, output: str, made: bool = False) -> None:
@@ -201,8 +207,8 @@ window.addEventListener('load', () => {{
 
 
 class ShownContents(beam.PTransform):
-  """(content key, anything) for every listed content -> one frozenset: the keys of the first
-  `n`, the contents the page will show (`ContactSheet` picks the same from the rows). A side
+  """(content key, anything) for every listed content -> one frozenset: the first `n` distinct
+  keys, the contents the page will show (`ContactSheet` picks the same from the rows). A side
   input for the steps that hold the pictures, which make these contents' thumbnails."""
 
   def __init__(self, n: int):
@@ -210,10 +216,32 @@ class ShownContents(beam.PTransform):
     self._n = n
 
   def expand(self, keyed):
-    return (keyed
-            | 'Keys' >> beam.Keys()
-            | 'First' >> beam.combiners.Top.Smallest(self._n)
-            | 'AsSet' >> beam.Map(frozenset))
+    return keyed | 'Keys' >> beam.Keys() | 'First' >> beam.CombineGlobally(FirstKeys(self._n))
+
+
+class FirstKeys(beam.CombineFn):
+  """The `n` smallest distinct values, as a frozenset: a picture listed on several rows (per-item
+  styles, overlapping globs) counts once. Each partial result holds at most `n`."""
+
+  def __init__(self, n: int):
+    super().__init__()
+    self._n = n
+
+  def create_accumulator(self):
+    return []  # sorted
+
+  def add_input(self, keys, key):
+    at = bisect.bisect_left(keys, key)
+    if at < self._n and (at == len(keys) or keys[at] != key):
+      keys.insert(at, key)
+      del keys[self._n:]
+    return keys
+
+  def merge_accumulators(self, accumulators):
+    return sorted(set().union(*accumulators))[:self._n]
+
+  def extract_output(self, keys):
+    return frozenset(keys)
 
 
 class WriteGallery(beam.PTransform):

@@ -104,7 +104,7 @@ class LoadContent(beam.DoFn):
     self._read.inc()
     if self._gallery_at and ref.id and content_key(ref.id, ref.uri) in shown:
       gallery.write_thumbnail(FileSystems.join(self._gallery_at, gallery.source_thumbnail_path(
-          ref.id)), decoded.image, ref.uri)
+          ref.id)), decoded.image, ref.uri, decoded.alpha)  # on white, as the page's others
     yield ContentImage(todo=todo, network_input=network_input, box=box, size=size, crop=crop,
                        source=source, alpha=alpha, mask=mask, notes=notes,
                        style_input=own_style,

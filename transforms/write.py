@@ -78,9 +78,8 @@ class WriteOutput(beam.DoFn):
       return
     self._written.inc()
     progress.tally('written')
-    if content_key(item.ref.id, item.ref.uri) in shown:
-      gallery.write_thumbnail(gallery.thumbnail_uri(self._output, written[-1]), picture,
-                              written[-1])
+    if content_key(item.ref.id, item.ref.uri) in shown and gallery.write_thumbnail(
+        gallery.thumbnail_uri(self._output, written[-1]), picture, written[-1]):
       self._thumbnails.inc()
     yield ManifestRow(content_uri=item.ref.uri, content_id=item.ref.id, style_id=item.style_id,
                       strength=item.strength, output_uri=written[-1], status=WRITTEN,

@@ -17,7 +17,13 @@ from PIL import Image
 
 from models.rendering import Rendering
 from transforms import inputs
-from transforms.gallery import ContactSheet, ShownContents, WriteGallery, render_page
+from transforms.gallery import (
+  ContactSheet,
+  FirstKeys,
+  ShownContents,
+  WriteGallery,
+  render_page,
+)
 from transforms.records import Failure, ManifestRow, StylizedImage, content_key
 from transforms.write import WriteOutput
 
@@ -208,12 +214,22 @@ def test_thumbnails_are_made_for_what_changed(tmp_path):
   assert (tmp_path / '_gallery' / 'warm' / 'b.jpg').exists()
 
 
-def test_shown_contents_are_the_first_keys_of_the_listing():
-  keys = [content_key(c, f'/in/{c}.jpg') for c in 'dbeac'] + [content_key(None, '/in/x y.jpg')]
+def test_shown_contents_are_the_first_distinct_keys_of_the_listing():
+  """A picture listed on several rows (per-item styles, overlapping globs) counts once."""
+  key = {c: content_key(c, f'/in/{c}.jpg') for c in 'abcde'}
+  listed = [key[c] for c in 'dbeaacab'] + [content_key(None, '/in/x y.jpg')]
   with fn_api_pipeline() as p:
-    shown = (p | beam.Create([(key, 'ref') for key in keys]) | ShownContents(3))
-    assert_that(shown, equal_to([frozenset(sorted(keys)[:3])]))
-  assert sorted(keys)[:3] == [content_key(c, f'/in/{c}.jpg') for c in 'abc']
+    shown = (p | beam.Create([(k, 'ref') for k in listed]) | ShownContents(3))
+    assert_that(shown, equal_to([frozenset({key['a'], key['b'], key['c']})]))
+  first = FirstKeys(2)
+  parts = []
+  for bundle in ('aab', 'ba', 'c'):
+    part = first.create_accumulator()
+    for c in bundle:
+      part = first.add_input(part, key[c])
+    assert len(part) <= 2
+    parts.append(part)
+  assert first.extract_output(first.merge_accumulators(parts)) == {key['a'], key['b']}
 
 
 def test_the_writing_step_makes_the_thumbnails_of_shown_contents_only(tmp_path):

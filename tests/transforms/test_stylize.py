@@ -373,3 +373,22 @@ def test_a_shown_content_gets_its_source_thumbnail_from_the_picture_in_hand(tmp_
     assert small.size == (128, 192)
     expected = picture.transpose(Image.Transpose.ROTATE_270).resize(small.size)
     assert np.abs(np.asarray(small, np.float32) - np.asarray(expected, np.float32)).mean() < 4
+
+
+def test_a_source_thumbnail_shows_transparency_on_white_whatever_the_background(tmp_path):
+  """As the page's other thumbnails do; the network still sees `--background`."""
+  picture = gradient_picture(200, 100, 3)
+  alpha = Image.new('L', picture.size, 255)
+  alpha.paste(0, (100, 0, 200, 100))  # the right half transparent
+  picture.putalpha(alpha)
+  item = todo(tmp_path / 'a.png')
+  picture.save(item.ref.uri)
+  step = LoadContent(Rendering(fmt='png', background=(0, 0, 0)), MAX_PIXELS,
+                     gallery_at=str(tmp_path / 'out'))
+  step.setup()
+  (content,) = step.process(item, frozenset({content_key(item.ref.id, item.ref.uri)}))
+  with Image.open(tmp_path / 'out' / '_gallery' / '_sources' / f'{item.ref.id}.jpg') as small:
+    pixels = np.asarray(small.convert('RGB'), np.float32)
+  assert pixels[:, 110:].min() >= 245  # white, not the black background
+  assert pixels[:, :80].mean() < 200  # the picture itself
+  assert content.network_input[:, 300:].max() < 0.05  # the network saw black there
