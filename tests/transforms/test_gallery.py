@@ -24,7 +24,15 @@ from transforms.gallery import (
   WriteGallery,
   render_page,
 )
-from transforms.records import Failure, ManifestRow, StylizedImage, content_key
+from transforms.records import (
+  ContentImage,
+  ContentToDo,
+  Failure,
+  ManifestRow,
+  StylizedImage,
+  content_key,
+)
+from transforms.stylize import LoadContent
 from transforms.write import WriteOutput
 
 REQUIRE_CHROMIUM_ENV = 'STYLIZE_REQUIRE_CHROMIUM'
@@ -267,3 +275,33 @@ def test_the_page_step_makes_only_the_thumbnails_the_writing_steps_did_not(tmp_p
   # a's written outputs and its source were made by the steps that had them (not in this test):
   # the page's step left them, made b's, and made a's skipped output's, which had none.
   assert thumbs == ['_sources/b.jpg', 'cool/b.jpg', 'dry/a.jpg', 'warm/b.jpg']
+
+
+def test_a_thumbnail_that_cannot_be_written_costs_nothing_else(tmp_path, caplog):
+  """The pair is written and recorded, the source still goes on to the network; the failure is
+  logged and not counted as a thumbnail written."""
+  (tmp_path / '_gallery').write_text('a file where the folder should be')
+  key = content_key('a', '/in/a.jpg')
+  write = WriteOutput(str(tmp_path), Rendering(), 'sha')
+  write.setup()
+  (row,) = write.process(StylizedImage(ref=inputs.content_ref('/in/a.jpg', 'a'), style_id='warm',
+                                       strength=1.0, fingerprint='fp',
+                                       picture=gradient_picture(64, 48)), frozenset({key}))
+  assert row.status == 'written' and os.path.isfile(row.output_uri)
+  assert f'thumbnail of {row.output_uri} not written' in caplog.text
+  assert (tmp_path / '_gallery').is_file()
+
+
+def test_a_source_thumbnail_that_cannot_be_written_costs_nothing_else(tmp_path, caplog):
+  source = tmp_path / 'a.jpg'
+  gradient_picture(120, 80).save(source, quality=90)
+  ref = inputs.content_ref(str(source), 'a')
+  out = tmp_path / 'out'
+  out.mkdir()
+  (out / '_gallery').write_text('a file where the folder should be')
+  load = LoadContent(Rendering(), 10**8, gallery_at=str(out))
+  load.setup()
+  (content,) = load.process(ContentToDo(ref, {('warm', 1.0): 'fp'}),
+                            frozenset({content_key('a', str(source))}))
+  assert isinstance(content, ContentImage) and content.network_input.shape == (384, 384, 3)
+  assert f'thumbnail of {source} not written' in caplog.text
