@@ -38,6 +38,7 @@ from transforms.gallery import ShownContents, WriteGallery
 from transforms.incremental import DonePairs, PlanPairs, for_planning
 from transforms.inputs import ContentRefs
 from transforms.manifest import WriteManifest, manifest_dir
+from transforms.models_on_worker import skip_final_collection
 from transforms.records import FAILED, PLANNED, SKIPPED, content_key
 from transforms.storage import read_bytes
 from transforms.styles import PredictStyles
@@ -213,6 +214,7 @@ def _only_described(beam_options: PipelineOptions) -> bool:
 
 
 def main() -> None:
+  skip_final_collection()
   try:
     run(every_core=True)
   except launch.LaunchError as e:

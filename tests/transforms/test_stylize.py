@@ -7,6 +7,9 @@ pictures and the tiny generated models: what each yields, and each dead letter's
 from __future__ import annotations
 
 import dataclasses
+import pathlib
+import subprocess
+import sys
 
 import apache_beam as beam
 import faults
@@ -392,3 +395,27 @@ def test_a_source_thumbnail_shows_transparency_on_white_whatever_the_background(
   assert pixels[:, 110:].min() >= 245  # white, not the black background
   assert pixels[:, :80].mean() < 200  # the picture itself
   assert content.network_input[:, 300:].max() < 0.05  # the network saw black there
+
+
+# The last thing it runs at exit is the check, registered first (exit functions run last-in,
+# first-out): the heap must be frozen by then, and only then.
+EXITING = """
+import atexit, gc, sys
+atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))
+from models import registry
+from models.rendering import Rendering
+from transforms.stylize import Stylize
+for _ in range(2):
+  Stylize(registry.resolve_model_set(sys.argv[1]).transfer, 1, Rendering()).setup()
+print('frozen while running:', gc.get_freeze_count() > 0)
+"""
+
+
+def test_a_process_that_loaded_a_network_skips_its_last_full_collection_at_exit(tiny_models):
+  """The runner waits for each local worker process to end; a full collection of Beam's and the
+  network's heap at that point costs every local run time (benchmarks/results/endtoend*.json)."""
+  root = pathlib.Path(__file__).resolve().parents[2]
+  done = subprocess.run([sys.executable, '-c', EXITING, tiny_models], cwd=root,
+                        capture_output=True, text=True, check=True, timeout=120)
+  assert done.stdout.split('\n')[-3:] == ['frozen while running: False', 'frozen at exit: True',
+                                          ''], done.stdout
