@@ -19,6 +19,13 @@ within 3.5 s. Writes
 benchmarks/results/endtoend.json:
 
     .venv/bin/python -m benchmarks.endtoend [--count 1200] [--model magenta-fast]
+
+With `--stand-in LAYERS`, the model is `model_building.tiny`'s stand-in with that many layers
+instead: a network about as quick on this machine as magenta-fast is on a CPU with int8
+dot-product instructions (pick LAYERS so that its bare loop matches that CPU's in
+results/endtoend.json), so a machine without them can tell whether the job keeps up with a model
+that quick. It is an emulation (the rest of the job
+runs at this machine's speed), not a figure for the real model.
 """
 from __future__ import annotations
 
@@ -195,6 +202,8 @@ def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--count', type=int, default=1200)
   parser.add_argument('--model', default='magenta-fast')
+  parser.add_argument('--stand-in', type=int, default=0, metavar='LAYERS',
+                      help="model_building.tiny's stand-in with LAYERS layers instead of --model")
   parser.add_argument('--profile-count', type=int, default=200)
   parser.add_argument('--out', type=pathlib.Path,
                       default=ROOT / 'benchmarks' / 'results' / 'endtoend.json')
@@ -205,12 +214,18 @@ def main(argv=None) -> None:
   if not magenta.is_dir():
     sys.exit(f'{SHARED} is absent: this benchmark needs the published models and photos')
   from models import registry
-  model_set = registry.resolve_model_set(args.model, str(magenta))
-  transfer = transfer_path(args.model, magenta)
   style = SHARED / 'images' / 'style' / STYLE
   started = time.time()
   with tempfile.TemporaryDirectory(prefix='endtoend-') as folder:
     work = pathlib.Path(folder)
+    model, described = args.model, args.model
+    if args.stand_in:
+      from model_building import tiny
+      model = str(work / 'stand-in')
+      tiny.build(model, layers=args.stand_in)
+      described = f'stand-in: model_building.tiny with {args.stand_in} layers'
+    model_set = registry.resolve_model_set(model, str(magenta))
+    transfer = transfer_path(model, magenta)
     paths = catalog.make(_photos(SHARED), work / 'catalog', args.count)
     print(f'catalog: {len(paths)} JPEGs', file=sys.stderr)
     prepared = bare_inputs(paths, style, transfer, model_set.prediction.uri)
@@ -220,7 +235,7 @@ def main(argv=None) -> None:
     jobs, ones, used, floors = {}, {}, {}, {}
     for mode in MODES:
       out = work / f'out-{mode}'
-      jobs[mode] = job(_job_argv(str(work / 'catalog' / '**'), style, out, args.model, magenta,
+      jobs[mode] = job(_job_argv(str(work / 'catalog' / '**'), style, out, model, magenta,
                                  mode, mode), len(paths), out)
       print(f'job, {mode}: {jobs[mode]}', file=sys.stderr)
       bares.append(bare_loop(*prepared))
@@ -230,14 +245,14 @@ def main(argv=None) -> None:
       for mode in MODES:
         out = work / f'one{k}-{mode}'
         ones.setdefault(mode, []).append(
-            job(_job_argv(str(paths[k]), style, out, args.model, magenta, 'one', mode), 1, out))
+            job(_job_argv(str(paths[k]), style, out, model, magenta, 'one', mode), 1, out))
         used.setdefault(mode, []).append(
-            job(_job_argv(str(paths[k + 3]), style, out, args.model, magenta, 'two', mode), 1,
+            job(_job_argv(str(paths[k + 3]), style, out, model, magenta, 'two', mode), 1,
                 out, files=2))
         floors.setdefault(mode, []).append(beam_floor(mode))
     print(f'one picture: {ones}; into a used output: {used}; Beam alone: {floors}',
           file=sys.stderr)
-    profiled = profile(paths[:args.profile_count], style, args.model, magenta)
+    profiled = profile(paths[:args.profile_count], style, model, magenta)
   one_seconds = {mode: statistics.median(r['seconds'] for r in runs)
                  for mode, runs in ones.items()}
   beside = {mode: statistics.mean(b['pictures_per_second'] for b in bares[k:k + 2])
@@ -247,7 +262,7 @@ def main(argv=None) -> None:
   ratio, one = ratios[MODES[0]], one_seconds[ONE_PICTURE_MODE]
   result = {
       'what': f'{args.count} catalog-like 1024-px JPEGs (benchmarks.catalog, seed 0) x 1 style '
-              f'({STYLE}), --model {args.model}, JPEG outputs at the job\'s defaults. bare: one '
+              f'({STYLE}), --model {described}, JPEG outputs at the job\'s defaults. bare: one '
               'interpreter thread over prepared inputs, before, between and after the jobs; each '
               'job\'s ratio is against the mean rate of the two loops beside it. jobs: '
               '`python -m pipeline.run` with '
@@ -260,7 +275,7 @@ def main(argv=None) -> None:
               'and workers, run after each. '
               'profile: the job in one process under cProfile, cumulative ms per pair of '
               'the functions in STEPS (read and write: all callers, the gallery\'s included)',
-      'model': args.model, 'pictures': len(paths),
+      'model': described, 'pictures': len(paths),
       'bare_one_thread': {'runs': bares, 'beside_each_job_pictures_per_second': {
           mode: round(rate, 3) for mode, rate in beside.items()}},
       'jobs': jobs, 'job_over_bare': ratios,

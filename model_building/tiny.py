@@ -6,7 +6,11 @@ something simple but checkable: prediction = a fixed linear map of the style's 8
 transfer = sigmoid(3x3 conv of the content + a colour shift taken from the bottleneck), so outputs
 differ from inputs and from style to style.
 
-    python -m model_building.tiny OUT_DIR   # writes tiny_prediction.tflite and tiny_transfer.tflite
+With `layers`, the transfer network first adds `layers` 16-channel 3x3 convolutions (a residual):
+a stand-in as slow as a real network, for measuring whether the job keeps up with a model of that
+speed on a machine where the real one is slower (benchmarks.endtoend --stand-in).
+
+    python -m model_building.tiny OUT_DIR [LAYERS]   # tiny_prediction.tflite, tiny_transfer.tflite
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ def _convert(function, module) -> bytes:
   return converter.convert()
 
 
-def build(out_dir: str, seed: int = 0) -> tuple[str, str]:
+def build(out_dir: str, seed: int = 0, layers: int = 0) -> tuple[str, str]:
   """Writes the tiny prediction and transfer models; returns their paths."""
   rng = np.random.default_rng(seed)
   s, c, n = contract.STYLE_SIZE, contract.CONTENT_SIZE, contract.BOTTLENECK_SIZE
@@ -48,11 +52,20 @@ def build(out_dir: str, seed: int = 0) -> tuple[str, str]:
       kernel[1, 1] += 3.0 * np.eye(3, dtype=np.float32)[::-1]  # swap R and B, strongly
       self.kernel = tf.constant(kernel)
       self.shift = tf.constant(rng.normal(0, 0.05, (n, 3)).astype(np.float32))
+      self.layers = [tf.constant(rng.normal(0, 0.2, (3, 3, 3 if k == 0 else 16, 16))
+                                 .astype(np.float32)) for k in range(layers)]
+      self.back = (tf.constant(rng.normal(0, 0.02, (1, 1, 16, 3)).astype(np.float32))
+                   if layers else None)
 
     @tf.function(input_signature=[tf.TensorSpec([1, c, c, 3], tf.float32),
                                   tf.TensorSpec([1, 1, 1, n], tf.float32)])
     def __call__(self, content, bottleneck):
       shift = tf.matmul(tf.reshape(bottleneck, [1, n]), self.shift)
+      if self.layers:
+        x = content
+        for kernel in self.layers:
+          x = tf.nn.relu(tf.nn.conv2d(x, kernel, 1, 'SAME'))
+        content = content + tf.nn.conv2d(x, self.back, 1, 'SAME')
       mixed = tf.nn.conv2d(content, self.kernel, 1, 'SAME') - 1.5
       return tf.sigmoid(mixed + tf.reshape(shift, [1, 1, 1, 3]))
 
@@ -75,9 +88,9 @@ def build(out_dir: str, seed: int = 0) -> tuple[str, str]:
 
 
 if __name__ == '__main__':
-  if len(sys.argv) != 2:
+  if len(sys.argv) not in (2, 3):
     sys.exit(__doc__)
-  print('\n'.join(build(sys.argv[1])))
+  print('\n'.join(build(sys.argv[1], layers=int(sys.argv[2]) if len(sys.argv) == 3 else 0)))
 
 
 def build_magenta_like(path: str, width: float = 0.125, seed: int = 0) -> str:

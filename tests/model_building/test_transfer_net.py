@@ -205,3 +205,17 @@ def test_the_published_int8_model_is_refused_as_a_source(magenta_dir):
   with pytest.raises(import_published.NotMagentaTransfer, match='fp16'):
     import_published.read_weights(
         f'{magenta_dir}/magenta_arbitrary-image-stylization-v1-256_int8_transfer_1.tflite')
+
+
+def test_the_slowed_tiny_stand_in_keeps_the_contract_and_costs_more(tmp_path, tiny_models):
+  """benchmarks.endtoend --stand-in: the same names and shapes as the tiny model, outputs in
+  [0, 1] that still follow the content, and more work per picture (more tensors)."""
+  _, slowed = tiny.build(str(tmp_path), layers=2)
+  plain = contract.StyleTransfer(f'{tiny_models}/tiny_transfer.tflite')
+  stand_in = contract.StyleTransfer(slowed)
+  (content,), (bottleneck,) = _inputs(3)
+  out = stand_in.stylize(content, bottleneck)
+  assert out.shape == (384, 384, 3) and 0 <= out.min() and out.max() <= 1
+  assert np.corrcoef(out.ravel(), plain.stylize(content, bottleneck).ravel())[0, 1] > 0.9
+  assert (len(stand_in._interpreter.get_tensor_details())
+          > len(plain._interpreter.get_tensor_details()) + 4)
