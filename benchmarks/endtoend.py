@@ -11,7 +11,8 @@ Measures, on a catalog of `--count` 1024-pixel JPEGs made from the photos in ../
   (c) one picture: the same commands on one picture of the catalog (the fixed cost of a run),
       into an empty output, then another picture into that output (a run that reads what is
       done), beside Beam's own floor: a command that imports Beam and runs a one-element Create
-      and Map on the same engine, mode and workers as the job;
+      and one-step ParDo on the same engine, mode and workers as the job, skipping the same
+      exit collection the job skips;
   (d) profile: the job on `--profile-count` pictures in one process under cProfile, its own
       functions' time per pair: where the time outside inference goes.
 The ratio b/a with threads is the target (>= 1.0; stretch 1.4), and (c) on worker processes
@@ -67,16 +68,23 @@ STEPS = {
 
 
 # Beam's floor for (c): the job's engine (the FnApiRunner, as `pipeline.run` makes it) on the
-# smallest pipeline, in a fresh interpreter.
+# smallest pipeline, in a fresh interpreter. Like the job, its processes skip the interpreter's
+# last full garbage collection at exit (the launcher's, and each worker's, in `setup`).
 FLOOR = '''
-import sys
+import atexit, gc, sys
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import fn_runner
+class Same(beam.DoFn):
+  def setup(self):
+    atexit.register(gc.freeze)
+  def process(self, x):
+    yield x
+atexit.register(gc.freeze)
 mode, workers = sys.argv[1:]
 options = PipelineOptions([f'--direct_running_mode={mode}', f'--direct_num_workers={workers}'])
 with beam.Pipeline(runner=fn_runner.FnApiRunner(), options=options) as p:
-  _ = p | beam.Create([1]) | beam.Map(lambda x: x)
+  _ = p | beam.Create([1]) | beam.ParDo(Same())
 '''
 
 
@@ -271,7 +279,8 @@ def main(argv=None) -> None:
               'time of the command. one_picture: the same command on one picture into an empty '
               'output, 3 runs of each; into_used_output: then another picture into that output '
               '(the run reads the state and lists the outputs); beam_alone: the smallest Beam '
-              'command (FLOOR: import, a one-element Create and Map) on the same engine, mode '
+              'command (FLOOR: import, a one-element Create and ParDo, the exit\'s last '
+              'collection skipped as the job skips it) on the same engine, mode '
               'and workers, run after each. '
               'profile: the job in one process under cProfile, cumulative ms per pair of '
               'the functions in STEPS (read and write: all callers, the gallery\'s included)',

@@ -90,9 +90,12 @@ def build(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan) -> None
       LoadContent(job.rendering, job.max_pixels, job.max_bytes,
                   job.output if shown is not None else None),
       **thumbnails).with_outputs(FAILED, main='images')
+  # On Beam's local engine the worker processes end with the run: they may skip their exit's
+  # last collection, as the launcher does.
   stylized = loaded.images | 'Stylize' >> beam.ParDo(
       Stylize(plan.transfer, job.num_threads, job.rendering,
-              plan.prediction if min(job.strengths) < 1.0 else None), style_map
+              plan.prediction if min(job.strengths) < 1.0 else None,
+              quick_exit=isinstance(p.runner, fn_runner.FnApiRunner)), style_map
   ).with_outputs(FAILED, main='pictures')
   written = stylized.pictures | 'WriteOutputs' >> beam.ParDo(
       WriteOutput(job.output, job.rendering, plan.transfer.identity, job.cache_control),

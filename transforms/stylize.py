@@ -134,8 +134,8 @@ class Stylize(LoadsModel, beam.DoFn):
   network_class = staticmethod(open_transfer)
 
   def __init__(self, model: ModelFile, num_threads: int, render: rendering.Rendering,
-               prediction: ModelFile | None = None):
-    LoadsModel.__init__(self, model, num_threads)
+               prediction: ModelFile | None = None, quick_exit: bool = False):
+    LoadsModel.__init__(self, model, num_threads, quick_exit)
     beam.DoFn.__init__(self)
     self._render = render
     self._prediction = prediction
