@@ -25,8 +25,8 @@ With `--stand-in LAYERS`, the model is `model_building.tiny`'s stand-in with tha
 instead: a network about as quick on this machine as magenta-fast is on a CPU with int8
 dot-product instructions (pick LAYERS so that its bare loop matches that CPU's in
 results/endtoend.json), so a machine without them can tell whether the job keeps up with a model
-that quick. It is an emulation (the rest of the job
-runs at this machine's speed), not a figure for the real model.
+that quick. It is an emulation (the rest of the job runs at this machine's speed), not a figure
+for the real model.
 """
 from __future__ import annotations
 
@@ -216,6 +216,8 @@ def main(argv=None) -> None:
   parser.add_argument('--out', type=pathlib.Path,
                       default=ROOT / 'benchmarks' / 'results' / 'endtoend.json')
   args = parser.parse_args(argv)
+  if args.stand_in < 0:
+    parser.error('--stand-in must be a number of layers, 1 or more (0: the model itself)')
   if args.count < 6:
     parser.error('--count must be at least 6: the one-picture runs take the first six pictures')
   magenta = SHARED / 'models' / 'magenta'

@@ -32,6 +32,8 @@ def _convert(function, module) -> bytes:
 
 def build(out_dir: str, seed: int = 0, layers: int = 0) -> tuple[str, str]:
   """Writes the tiny prediction and transfer models; returns their paths."""
+  if layers < 0:
+    raise ValueError(f'layers must be 0 or more, got {layers}')
   rng = np.random.default_rng(seed)
   s, c, n = contract.STYLE_SIZE, contract.CONTENT_SIZE, contract.BOTTLENECK_SIZE
 
@@ -88,7 +90,7 @@ def build(out_dir: str, seed: int = 0, layers: int = 0) -> tuple[str, str]:
 
 
 if __name__ == '__main__':
-  if len(sys.argv) not in (2, 3):
+  if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and not sys.argv[2].isdigit()):
     sys.exit(__doc__)
   print('\n'.join(build(sys.argv[1], layers=int(sys.argv[2]) if len(sys.argv) == 3 else 0)))
 

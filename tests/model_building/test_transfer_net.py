@@ -219,3 +219,5 @@ def test_the_slowed_tiny_stand_in_keeps_the_contract_and_costs_more(tmp_path, ti
   assert np.corrcoef(out.ravel(), plain.stylize(content, bottleneck).ravel())[0, 1] > 0.9
   assert (len(stand_in._interpreter.get_tensor_details())
           > len(plain._interpreter.get_tensor_details()) + 4)
+  with pytest.raises(ValueError, match='layers must be 0 or more'):
+    tiny.build(str(tmp_path / 'refused'), layers=-1)
