@@ -452,8 +452,9 @@ def _narrower_network(path: str, width: float):
 
 def restore_for_export(workdir: str, width: float):
   """The latest checkpoint's weights (their running mean when it holds one) in a batch-1,
-  384x384 model (what the converters need)."""
-  model = transfer_net.build(width=width, batch_size=1)
+  384x384 model (what the converters need), in the form the embedded house file was exported
+  in: its sha256 names it in fingerprints, so an export in a faster form is a new model."""
+  model = transfer_net.build(width=width, batch_size=1, norms_on_blocks=False)
   latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
   if not latest:
     raise SystemExit(f'no checkpoint under {workdir}/checkpoints: train first')

@@ -16,7 +16,11 @@ Three forms differ from the published graph, none in value (see
   float kernels compute 8 or 16 output channels at a time, so layers with 3 or 8 output channels
   at full resolution left most of that work idle;
 - instance norm is `x * scale + (beta - mean * scale)` with `scale = gamma * rsqrt(var + eps)`:
-  one multiply-add over the image, which full-int8 quantization keeps accurate.
+  one multiply-add over the image, which full-int8 quantization keeps accurate;
+- the expand stages' norms and activations run on those convolutions' 2x2 blocks, before
+  depth_to_space, their statistics pooled over the four sub-pixel groups: XNNPACK's elementwise
+  kernels are slow on the 3 or 8 channels of the full-resolution picture and fast on 4x as many
+  (`norms_on_blocks=False` gives the form before it, in which the house file was exported).
 
 TensorFlow (the Keras backend here) is needed to build, train and convert; never on workers.
 """
@@ -94,14 +98,19 @@ class ReflectConv(keras.layers.Layer):
     self.conv.build((None, None, None, input_shape[-1]))
     super().build(input_shape)
 
-  def call(self, x):
+  def runs_on_blocks(self, upsampled: bool = False) -> bool:
+    """Whether the export form computes on 2x2 blocks (4 sub-pixel groups of channels)."""
+    return self.for_export and (upsampled or (self.kernel == 9 and self.stride == 1))
+
+  def call(self, x, keep_blocks: bool = False):
+    """`keep_blocks` (a form that `runs_on_blocks`): the 2x2 blocks, before depth_to_space."""
     padded = reflect_pad(x, self.kernel // 2, self.for_export)
-    if not (self.for_export and self.kernel == 9 and self.stride == 1):
+    if not self.runs_on_blocks():
       return self.conv(padded)
     return self._on_blocks(tf.nn.space_to_depth(padded, 2), _space_to_depth_kernel(
-        self.conv.kernel))
+        self.conv.kernel), keep_blocks)
 
-  def call_upsampled(self, x):
+  def call_upsampled(self, x, keep_blocks: bool = False):
     """This convolution of `x` upsampled x2 by nearest neighbour (the expand stages).
 
     Exported, it is a 3x3 convolution of `x` itself (edge-padded by one) into 4x the channels,
@@ -113,14 +122,14 @@ class ReflectConv(keras.layers.Layer):
     if not self.built:
       self.build(x.shape)
     padded = reflect_pad(x, 1, self.for_export, mode='SYMMETRIC')
-    return self._on_blocks(padded, _subpixel_kernel(self.conv.kernel))
+    return self._on_blocks(padded, _subpixel_kernel(self.conv.kernel), keep_blocks)
 
-  def _on_blocks(self, x, kernel):
+  def _on_blocks(self, x, kernel, keep_blocks: bool):
     """VALID convolution with a kernel whose output channels are 4 sub-pixel groups."""
     y = tf.nn.conv2d(x, kernel, 1, 'VALID') + tf.tile(self.conv.bias, [4])
     if self.activation:
       y = keras.activations.get(self.activation)(y)
-    return tf.nn.depth_to_space(y, 2)
+    return y if keep_blocks else tf.nn.depth_to_space(y, 2)
 
   def get_config(self):
     return {**super().get_config(), 'filters': self.filters, 'kernel': self.kernel,
@@ -168,15 +177,29 @@ class StyleNorm(keras.layers.Layer):
     self.beta = keras.layers.Conv2D(filters, 1, name='beta')    # published: StyleNorm/Conv
     self.gamma = keras.layers.Conv2D(filters, 1, name='gamma')  # published: StyleNorm/Conv_1
 
-  def call(self, x, bottleneck):
-    mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
-    centered = x - mean  # not SQUARED_DIFFERENCE: XNNPACK has no int8 kernel for it
-    variance = tf.reduce_mean(centered * centered, axis=[1, 2], keepdims=True)
+  def call(self, x, bottleneck, groups: int = 1):
+    """`groups`: `x` holds 2x2 blocks, `groups` sub-pixel groups of `filters` channels each
+    (depth_to_space's order), normalized as the picture they make."""
+    mean = _pooled(tf.reduce_mean(x, axis=[1, 2], keepdims=True), groups)
+    centered = x - _tiled(mean, groups)  # not SQUARED_DIFFERENCE: no XNNPACK int8 kernel
+    variance = _pooled(tf.reduce_mean(centered * centered, axis=[1, 2], keepdims=True), groups)
     scale = self.gamma(bottleneck) * tf.math.rsqrt(variance + self.epsilon)
-    return x * scale + (self.beta(bottleneck) - mean * scale)
+    return x * _tiled(scale, groups) + _tiled(self.beta(bottleneck) - mean * scale, groups)
 
   def get_config(self):
     return {**super().get_config(), 'filters': self.filters, 'epsilon': self.epsilon}
+
+
+def _pooled(statistic, groups: int):
+  """Per-channel statistics (1, 1, 1, groups * C) -> (1, 1, 1, C), the groups' mean."""
+  if groups == 1:
+    return statistic
+  return tf.reduce_mean(tf.reshape(statistic, (-1, 1, 1, groups, statistic.shape[-1] // groups)),
+                        axis=3)
+
+
+def _tiled(per_channel, groups: int):
+  return per_channel if groups == 1 else tf.tile(per_channel, [1, 1, 1, groups])
 
 
 def upsample2(x: tf.Tensor) -> tf.Tensor:
@@ -188,9 +211,10 @@ class TransferNet(keras.Model):
   """Content image + bottleneck -> stylized image, all float32 NHWC in [0, 1]."""
 
   def __init__(self, width: float = 0.25, epsilon: float = EPSILON, for_export: bool = True,
-               **kwargs):
+               norms_on_blocks: bool = True, **kwargs):
     super().__init__(**kwargs)
     self.width, self.epsilon, self.for_export = width, epsilon, for_export
+    self.norms_on_blocks = norms_on_blocks
     c1, c2, c3 = channels(width)
     conv = lambda *args, **kw: ReflectConv(*args, for_export=for_export, **kw)
     self.contract = [conv(c1, 9, 1, 'relu', name='contract_conv1'),
@@ -214,17 +238,22 @@ class TransferNet(keras.Model):
       h = tf.nn.relu(norm1(conv1(x), bottleneck))
       x = x + norm2(conv2(h), bottleneck)
     for k, (conv, norm) in enumerate(self.expand):
-      x = norm(conv.call_upsampled(x) if k < 2 else conv(x), bottleneck)
-      x = tf.nn.relu(x) if k < 2 else tf.sigmoid(x)
+      activation = tf.nn.relu if k < 2 else tf.sigmoid
+      on_blocks = self.norms_on_blocks and conv.runs_on_blocks(upsampled=k < 2)
+      x = (conv.call_upsampled(x, on_blocks) if k < 2 else conv(x, keep_blocks=on_blocks))
+      x = activation(norm(x, bottleneck, groups=4 if on_blocks else 1))
+      if on_blocks:
+        x = tf.nn.depth_to_space(x, 2)
     return x
 
   def get_config(self):
     return {'width': self.width, 'epsilon': self.epsilon, 'for_export': self.for_export,
-            'name': self.name}
+            'norms_on_blocks': self.norms_on_blocks, 'name': self.name}
 
 
 def build(width: float = 0.25, epsilon: float = EPSILON, batch_size: int | None = 1,
-          size: int = contract.CONTENT_SIZE, for_export: bool = True) -> keras.Model:
+          size: int = contract.CONTENT_SIZE, for_export: bool = True,
+          norms_on_blocks: bool = True) -> keras.Model:
   """A functional model with the published input shapes (batch 1 by default: what the int8
   converter needs), inputs named for the published tensors' roles. `for_export=False` writes
   padding, upsampling and convolutions in the forms TensorFlow trains fastest (same weights, same
@@ -235,7 +264,7 @@ def build(width: float = 0.25, epsilon: float = EPSILON, batch_size: int | None 
   content = keras.Input((size, size, 3), batch_size=batch_size, name='content_image')
   bottleneck = keras.Input((1, 1, contract.BOTTLENECK_SIZE), batch_size=batch_size,
                            name='style_bottleneck')
-  net = TransferNet(width, epsilon, for_export, name='transformer')
+  net = TransferNet(width, epsilon, for_export, norms_on_blocks, name='transformer')
   return keras.Model([content, bottleneck], net([content, bottleneck]), name='style_transfer')
 
 

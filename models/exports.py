@@ -2,14 +2,18 @@
 
 The build needs TensorFlow (the `building` extra), so it runs in a subprocess
 (`python -m model_building.fast_export`), once per machine: the result is cached under the model
-cache, keyed by the source's sha256 and the recipe, with a record of its own sha256 written last
-(a killed or damaged build is built again). Workers never build: they get the file like any
-launcher-local model file (staged under --temp_location for Dataflow).
+cache, keyed by the source's sha256, the recipe and the builder's revision, with a record of its
+own sha256 written last (a killed or damaged build is built again). A launcher that cannot build
+a new revision uses an earlier one of the same recipe it has cached: the same model, by
+fingerprints. Workers never build: they get the file like any launcher-local model file (staged
+under --temp_location for Dataflow).
 """
 from __future__ import annotations
 
+import glob
 import importlib.util
 import json
+import logging
 import os
 import re
 import subprocess
@@ -31,19 +35,28 @@ def local_build(model: ModelFile, cache_dir: str | None = None) -> tuple[str, st
   """(path, sha256) of the built model, building it the first time."""
   source_path, _ = fetch.local_copy(model.built_from, cache_dir)  # its sha256 checked
   slug = re.sub(r'[^\w.-]+', '_', model.recipe)
-  folder = os.path.join(cache_dir or fetch.default_cache_dir(), 'built',
-                        f'{model.built_from.sha256[:16]}-{slug}')
+  stem = os.path.join(cache_dir or fetch.default_cache_dir(), 'built',
+                      f'{model.built_from.sha256[:16]}-{slug}')
+  folder = stem + (f'-build{model.build}' if model.build > 1 else '')  # 1: named before builds
   path, record = os.path.join(folder, BUILT_NAME), os.path.join(folder, 'built.json')
   os.makedirs(folder, exist_ok=True)
   with fasteners.InterProcessLock(os.path.join(folder, '.lock')):
     digest = _cached(path, record)
     if digest:
       return path, digest
-    _build(source_path, path, model)
+    try:
+      _build(source_path, path, model)
+    except BuildUnavailable:
+      earlier = _earlier_build(stem, model)
+      if earlier is None:
+        raise
+      logging.warning('%s: using the build of the same model cached at %s; this release builds '
+                      'a faster one where TensorFlow is installed', model.uri, earlier[0])
+      return earlier
     digest = fetch.sha256_of(path)
     with open(record, 'w') as f:
       json.dump({'sha256': digest, 'source_sha256': model.built_from.sha256,
-                 'recipe': model.recipe}, f)
+                 'recipe': model.recipe, 'build': model.build}, f)
   return path, digest
 
 
@@ -54,6 +67,24 @@ def _cached(path: str, record: str) -> str | None:
     return expected if fetch.sha256_of(path) == expected else None
   except (OSError, ValueError, KeyError):
     return None
+
+
+def _earlier_build(stem: str, model: ModelFile) -> tuple[str, str] | None:
+  """(path, sha256) of the latest earlier revision of `model`'s recipe in the cache, if any."""
+  found = []
+  for folder in glob.glob(glob.escape(stem) + '*'):
+    path, record_path = os.path.join(folder, BUILT_NAME), os.path.join(folder, 'built.json')
+    try:
+      with open(record_path) as f:
+        record = json.load(f)
+    except (OSError, ValueError):
+      continue
+    build = record.get('build', 1)  # records made before revisions were all the first
+    if (record.get('recipe') == model.recipe and build < model.build
+        and record.get('source_sha256') == model.built_from.sha256
+        and _cached(path, record_path)):
+      found.append((build, path, record['sha256']))
+  return max(found)[1:] if found else None
 
 
 def _build(source: str, out: str, model: ModelFile) -> None:

@@ -26,7 +26,8 @@ class ModelFile:
   in_model_dir: str | None = None  # its path under --model-dir, if not its own name
   embedded: bool = False  # ships inside this package: --model-dir does not replace it
   built_from: ModelFile | None = None  # made on the launcher from this file (`models.exports`)
-  recipe: str | None = None  # how it is made from `built_from`
+  recipe: str | None = None  # how it is made from `built_from`: what it computes
+  build: int = 0  # the builder's revision: same recipe, other float rounding; caches key on it
 
   @property
   def name(self) -> str:
@@ -55,6 +56,7 @@ def _published(file_name: str, sha256: str, base_url: str = PUBLISHED_BASE_URL,
 
 
 FAST_RECIPE = 'int8-weights/1'  # model_building.fast_export's; a new one re-renders catalogs
+FAST_BUILD = 2  # 2: the expand stages' norms on 2x2 blocks (faster; same sums, other rounding)
 _FP16_TRANSFER = _published(
     'magenta_arbitrary-image-stylization-v1-256_fp16_transfer_1.tflite',
     '53b5243ed5aa33e408db7976c8a8e51a90a0f7708fd122a31428cd00fbdf6aa6')
@@ -75,7 +77,8 @@ REGISTRY: dict[str, ModelSet] = {
     # and faster, most of all on CPUs with int8 dot-product instructions.
     'magenta-fast': ModelSet(
         'magenta-fast', _INT8_PREDICTION,
-        ModelFile('built:magenta-fast', built_from=_FP16_TRANSFER, recipe=FAST_RECIPE)),
+        ModelFile('built:magenta-fast', built_from=_FP16_TRANSFER, recipe=FAST_RECIPE,
+                  build=FAST_BUILD)),
     # The older (2019) dynamic-range release: its output follows the input's size, so with
     # --working-size it paints a whole large picture in one pass (slower, no tiles).
     'magenta-legacy-dynamic': ModelSet(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -86,12 +87,50 @@ def test_a_rebuild_with_other_bytes_renders_nothing_again(
   assert (again['pairs_written'], again['pairs_skipped']) == (0, 2)
 
 
-def test_without_tensorflow_the_launch_says_what_to_install_and_switches_nothing(
-    shared, magenta_dir, tmp_path, monkeypatch):
-  monkeypatch.setenv(fetch.CACHE_ENV, str(tmp_path / 'empty-cache'))
+def _without_tensorflow(monkeypatch):
   real = importlib.util.find_spec
   monkeypatch.setattr(exports.importlib.util, 'find_spec',
                       lambda name, *a: None if name == 'tensorflow' else real(name, *a))
+
+
+def test_without_tensorflow_an_earlier_build_of_the_same_model_is_used(
+    shared, magenta_dir, cache, tmp_path, monkeypatch):
+  """A launcher that cannot build this release's revision of the export takes the earlier one it
+  has cached: the same recipe and source, so fingerprints name the same model. A build of another
+  recipe, or a damaged one, is never taken."""
+  monkeypatch.setenv(fetch.CACHE_ENV, str(cache))
+  prepare = lambda: launch.prepare(options.parse(_args(shared, magenta_dir, tmp_path / 'out'))[0])
+  current = prepare().transfer
+  built = pathlib.Path(current.uri)
+  assert built.parent.name.endswith(f'-build{registry.FAST_BUILD}')
+
+  def cache_earlier(folder_name: str, recipe: str) -> pathlib.Path:
+    """A cached build as the first revision left it: a folder without a build suffix, a record
+    without a build."""
+    folder = tmp_path / 'older-cache' / 'built' / folder_name
+    folder.mkdir(parents=True)
+    shutil.copy(built, folder / exports.BUILT_NAME)
+    (folder / 'built.json').write_text(json.dumps(
+        {'sha256': current.sha256, 'source_sha256': FP16.sha256, 'recipe': recipe}))
+    return folder / exports.BUILT_NAME
+  first = built.parent.name.rsplit('-build', 1)[0]
+  earlier = cache_earlier(first, registry.FAST_RECIPE)
+  cache_earlier(first + '0', registry.FAST_RECIPE + '0')  # another recipe, a similar name
+  monkeypatch.setenv(fetch.CACHE_ENV, str(tmp_path / 'older-cache'))
+  _without_tensorflow(monkeypatch)
+  plan = prepare()
+  assert plan.transfer.uri == str(earlier)
+  assert plan.transfer.identity == current.identity == f'{registry.FAST_RECIPE}@{FP16.sha256}'
+
+  earlier.write_bytes(earlier.read_bytes()[:4096])  # damaged: the launch stops and says why
+  with pytest.raises(launch.LaunchError, match='tensorflow missing'):
+    prepare()
+
+
+def test_without_tensorflow_the_launch_says_what_to_install_and_switches_nothing(
+    shared, magenta_dir, tmp_path, monkeypatch):
+  monkeypatch.setenv(fetch.CACHE_ENV, str(tmp_path / 'empty-cache'))
+  _without_tensorflow(monkeypatch)
   settings, _ = options.parse(_args(shared, magenta_dir, tmp_path / 'out'))
   with pytest.raises(launch.LaunchError) as stopped:
     launch.prepare(settings)

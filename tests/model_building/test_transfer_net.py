@@ -62,6 +62,21 @@ def test_subpixel_convolution_equals_upsampling_then_convolving():
   np.testing.assert_allclose(plain.call_upsampled(x), expected, atol=1e-4)
 
 
+def test_a_norm_on_2x2_blocks_equals_the_norm_of_the_picture_they_make():
+  rng = np.random.default_rng(1)
+  norm = transfer_net.StyleNorm(5)
+  bottleneck = tf.constant(rng.normal(size=(1, 1, 1, 100)), tf.float32)
+  # Sub-pixel groups with other means and spreads: pooling them wrongly moves the result.
+  blocks = tf.constant(rng.normal(size=(1, 6, 8, 20)) * np.repeat([1., 3., .5, 2.], 5)
+                       + np.repeat([0., 2., -1., 4.], 5), tf.float32)
+  expected = norm(tf.nn.depth_to_space(blocks, 2), bottleneck)
+  np.testing.assert_allclose(tf.nn.depth_to_space(norm(blocks, bottleneck, groups=4), 2),
+                             expected, atol=1e-5)
+  each_group_alone = tf.concat([norm(blocks[..., 5 * g:5 * g + 5], bottleneck) for g in range(4)],
+                               axis=-1)
+  assert np.abs(tf.nn.depth_to_space(each_group_alone, 2) - expected).max() > 0.1
+
+
 def test_symmetric_pad_from_slices_equals_mirror_pad():
   x = tf.constant(np.random.default_rng(0).random((1, 5, 6, 2)), tf.float32)
   np.testing.assert_array_equal(transfer_net.reflect_pad(x, 1, mode='SYMMETRIC'),
