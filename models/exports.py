@@ -4,7 +4,7 @@ The build needs TensorFlow (the `building` extra), so it runs in a subprocess
 (`python -m model_building.fast_export`), once per machine: the result is cached under the model
 cache, keyed by the source's sha256, the recipe and the builder's revision, with a record of its
 own sha256 written last (a killed or damaged build is built again). A launcher that cannot build
-a new revision uses an earlier one of the same recipe it has cached: the same model, by
+its revision uses another revision of the same recipe it has cached: the same model, by
 fingerprints. Workers never build: they get the file like any launcher-local model file (staged
 under --temp_location for Dataflow).
 """
@@ -47,12 +47,12 @@ def local_build(model: ModelFile, cache_dir: str | None = None) -> tuple[str, st
     try:
       _build(source_path, path, model)
     except BuildUnavailable:
-      earlier = _earlier_build(stem, model)
-      if earlier is None:
+      other = _other_build(stem, model)
+      if other is None:
         raise
-      logging.warning('%s: using the build of the same model cached at %s; this release builds '
-                      'a faster one where TensorFlow is installed', model.uri, earlier[0])
-      return earlier
+      logging.warning('%s: using the build of the same model cached at %s (this release makes '
+                      'build %d where TensorFlow is installed)', model.uri, other[0], model.build)
+      return other
     digest = fetch.sha256_of(path)
     with open(record, 'w') as f:
       json.dump({'sha256': digest, 'source_sha256': model.built_from.sha256,
@@ -69,8 +69,8 @@ def _cached(path: str, record: str) -> str | None:
     return None
 
 
-def _earlier_build(stem: str, model: ModelFile) -> tuple[str, str] | None:
-  """(path, sha256) of the latest earlier revision of `model`'s recipe in the cache, if any."""
+def _other_build(stem: str, model: ModelFile) -> tuple[str, str] | None:
+  """(path, sha256) of the latest other revision of `model`'s recipe in the cache, if any."""
   found = []
   for folder in glob.glob(glob.escape(stem) + '*'):
     path, record_path = os.path.join(folder, BUILT_NAME), os.path.join(folder, 'built.json')
@@ -80,7 +80,7 @@ def _earlier_build(stem: str, model: ModelFile) -> tuple[str, str] | None:
     except (OSError, ValueError):
       continue
     build = record.get('build', 1)  # records made before revisions were all the first
-    if (record.get('recipe') == model.recipe and build < model.build
+    if (record.get('recipe') == model.recipe and build != model.build
         and record.get('source_sha256') == model.built_from.sha256
         and _cached(path, record_path)):
       found.append((build, path, record['sha256']))

@@ -93,11 +93,11 @@ def _without_tensorflow(monkeypatch):
                       lambda name, *a: None if name == 'tensorflow' else real(name, *a))
 
 
-def test_without_tensorflow_an_earlier_build_of_the_same_model_is_used(
+def test_without_tensorflow_another_build_of_the_same_model_is_used(
     shared, magenta_dir, cache, tmp_path, monkeypatch):
-  """A launcher that cannot build this release's revision of the export takes the earlier one it
-  has cached: the same recipe and source, so fingerprints name the same model. A build of another
-  recipe, or a damaged one, is never taken."""
+  """A launcher that cannot build this release's revision of the export takes another one it has
+  cached (here the first): the same recipe and source, so fingerprints name the same model. A
+  build of another recipe, or a damaged one, is never taken."""
   monkeypatch.setenv(fetch.CACHE_ENV, str(cache))
   prepare = lambda: launch.prepare(options.parse(_args(shared, magenta_dir, tmp_path / 'out'))[0])
   current = prepare().transfer
