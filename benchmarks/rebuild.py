@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import sys
 import time
 
@@ -47,6 +48,14 @@ def agreement(a: contract.StyleTransfer, b: contract.StyleTransfer, contents, bo
           'max_share_of_pixels_differing': round(max(shares), 5)}
 
 
+def _record_beside(path: str) -> dict | None:
+  """The model cache's record of a build, when `path` is a cached build (its recipe, build)."""
+  try:
+    return json.loads((pathlib.Path(path).parent / 'built.json').read_text())
+  except (OSError, ValueError):
+    return None
+
+
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--earlier', required=True, help='a build of the earlier revision')
@@ -74,7 +83,8 @@ def main(argv=None) -> None:
               f'{args.rounds} interleaved rounds)',
       'builds': {'current': {'build': registry.FAST_BUILD, 'sha256': fetch.sha256_of(current)},
                  'earlier': {'commit': args.earlier_commit,
-                             'sha256': fetch.sha256_of(args.earlier)}},
+                             'sha256': fetch.sha256_of(args.earlier),
+                             'cache_record': _record_beside(args.earlier)}},
       'pairs': {'photos': HELD_OUT_PHOTOS, 'paintings': HELD_OUT_PAINTINGS},
       'current_vs_earlier': agreement(now, earlier, contents, bottlenecks),
       'xnnpack_vs_reference_kernels': agreement(now, reference_kernels, contents, bottlenecks),

@@ -191,15 +191,22 @@ class StyleNorm(keras.layers.Layer):
 
 
 def _pooled(statistic, groups: int):
-  """Per-channel statistics (1, 1, 1, groups * C) -> (1, 1, 1, C), the groups' mean."""
+  """Per-channel statistics (1, 1, 1, groups * C) -> (1, 1, 1, C), the groups' mean. Slices and
+  adds, not a 5-D reshape and mean, which XNNPACK does not take (the graph would leave it)."""
   if groups == 1:
     return statistic
-  return tf.reduce_mean(tf.reshape(statistic, (-1, 1, 1, groups, statistic.shape[-1] // groups)),
-                        axis=3)
+  channels = statistic.shape[-1] // groups
+  size = [-1 if s is None else s for s in statistic.shape[:-1]] + [channels]
+  parts = [tf.slice(statistic, [0, 0, 0, g * channels], size) for g in range(groups)]
+  while len(parts) > 1:
+    parts = [a + b for a, b in zip(parts[::2], parts[1::2], strict=True)]
+  return parts[0] * (1.0 / groups)
 
 
 def _tiled(per_channel, groups: int):
-  return per_channel if groups == 1 else tf.tile(per_channel, [1, 1, 1, groups])
+  """(1, 1, 1, C) -> (1, 1, 1, groups * C): a concatenation, which XNNPACK takes (TILE it does
+  not)."""
+  return per_channel if groups == 1 else tf.concat([per_channel] * groups, axis=-1)
 
 
 def upsample2(x: tf.Tensor) -> tf.Tensor:

@@ -31,13 +31,20 @@ class BuildUnavailable(fetch.ModelUnavailable):
   """The model must be built here and cannot be: the message says what to install or pass."""
 
 
-def local_build(model: ModelFile, cache_dir: str | None = None) -> tuple[str, str]:
-  """(path, sha256) of the built model, building it the first time."""
+class BuildToolsMissing(BuildUnavailable):
+  """TensorFlow or the builder's code is not installed here."""
+
+
+def local_build(model: ModelFile, cache_dir: str | None = None,
+                other_builds: bool = False) -> tuple[str, str]:
+  """(path, sha256) of the built model, building it the first time. `other_builds` (launches):
+  where the tools to build are missing, another cached build revision of the same recipe and
+  source will do; benchmarks and image builds want this revision or nothing."""
   source_path, _ = fetch.local_copy(model.built_from, cache_dir)  # its sha256 checked
   slug = re.sub(r'[^\w.-]+', '_', model.recipe)
   stem = os.path.join(cache_dir or fetch.default_cache_dir(), 'built',
                       f'{model.built_from.sha256[:16]}-{slug}')
-  folder = stem + (f'-build{model.build}' if model.build > 1 else '')  # 1: named before builds
+  folder = _build_folder(stem, model.build)
   path, record = os.path.join(folder, BUILT_NAME), os.path.join(folder, 'built.json')
   os.makedirs(folder, exist_ok=True)
   with fasteners.InterProcessLock(os.path.join(folder, '.lock')):
@@ -46,8 +53,8 @@ def local_build(model: ModelFile, cache_dir: str | None = None) -> tuple[str, st
       return path, digest
     try:
       _build(source_path, path, model)
-    except BuildUnavailable:
-      other = _other_build(stem, model)
+    except BuildToolsMissing:
+      other = _other_build(stem, model) if other_builds else None
       if other is None:
         raise
       logging.warning('%s: using the build of the same model cached at %s (this release makes '
@@ -60,30 +67,39 @@ def local_build(model: ModelFile, cache_dir: str | None = None) -> tuple[str, st
   return path, digest
 
 
+def _build_folder(stem: str, build: int) -> str:
+  return stem + (f'-build{build}' if build > 1 else '')  # the first was named before revisions
+
+
 def _cached(path: str, record: str) -> str | None:
+  """The sha256 its record gives, when the file has it; None for anything else."""
   try:
     with open(record) as f:
       expected = json.load(f)['sha256']
-    return expected if fetch.sha256_of(path) == expected else None
-  except (OSError, ValueError, KeyError):
+    return expected if isinstance(expected, str) and fetch.sha256_of(path) == expected else None
+  except (OSError, ValueError, KeyError, TypeError):
     return None
 
 
 def _other_build(stem: str, model: ModelFile) -> tuple[str, str] | None:
   """(path, sha256) of the latest other revision of `model`'s recipe in the cache, if any."""
   found = []
-  for folder in glob.glob(glob.escape(stem) + '*'):
+  for folder in [stem, *glob.glob(glob.escape(stem) + '-build*')]:
     path, record_path = os.path.join(folder, BUILT_NAME), os.path.join(folder, 'built.json')
     try:
       with open(record_path) as f:
         record = json.load(f)
     except (OSError, ValueError):
       continue
+    if not isinstance(record, dict):
+      continue
     build = record.get('build', 1)  # records made before revisions were all the first
-    if (record.get('recipe') == model.recipe and build != model.build
-        and record.get('source_sha256') == model.built_from.sha256
-        and _cached(path, record_path)):
-      found.append((build, path, record['sha256']))
+    digest = _cached(path, record_path)
+    if (isinstance(build, int) and build != model.build and digest
+        and folder == _build_folder(stem, build)
+        and (record.get('recipe'), record.get('source_sha256')) == (model.recipe,
+                                                                   model.built_from.sha256)):
+      found.append((build, path, digest))
   return max(found)[1:] if found else None
 
 
@@ -92,7 +108,7 @@ def _build(source: str, out: str, model: ModelFile) -> None:
   missing = [name for name in ('tensorflow', 'model_building')
              if importlib.util.find_spec(name) is None]
   if missing:
-    raise BuildUnavailable(
+    raise BuildToolsMissing(
         f'the model {model.uri} ({model.recipe}) is built once on this machine from the published '
         f'fp16 file, with TensorFlow, which is not installed here ({", ".join(missing)} missing). '
         "Install the building extra (pip install -c constraints.txt -e '.[building]' in a source "

@@ -27,7 +27,7 @@ class ModelFile:
   embedded: bool = False  # ships inside this package: --model-dir does not replace it
   built_from: ModelFile | None = None  # made on the launcher from this file (`models.exports`)
   recipe: str | None = None  # how it is made from `built_from`: what it computes
-  build: int = 0  # the builder's revision: same recipe, other float rounding; caches key on it
+  build: int = 1  # the builder's revision: same recipe, other float rounding; caches key on it
 
   @property
   def name(self) -> str:

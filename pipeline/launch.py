@@ -256,7 +256,7 @@ def _verified_models(spec: str, model_dir: str | None, needs_prediction: bool = 
       if model is chosen.prediction and not needs_prediction:
         continue
       if model.built_from is not None:
-        path, digest = exports.local_build(model)
+        path, digest = exports.local_build(model, other_builds=True)
         verified.append(dataclasses.replace(model, uri=path, sha256=digest))
       else:
         path, digest = fetch.local_copy(model, fresh=model.sha256 is None)

@@ -97,32 +97,40 @@ def test_without_tensorflow_another_build_of_the_same_model_is_used(
     shared, magenta_dir, cache, tmp_path, monkeypatch):
   """A launcher that cannot build this release's revision of the export takes another one it has
   cached (here the first): the same recipe and source, so fingerprints name the same model. A
-  build of another recipe, or a damaged one, is never taken."""
+  build of another recipe, a damaged one or one with a damaged record is never taken, nor is any
+  when the tools are there and the build fails."""
   monkeypatch.setenv(fetch.CACHE_ENV, str(cache))
   prepare = lambda: launch.prepare(options.parse(_args(shared, magenta_dir, tmp_path / 'out'))[0])
   current = prepare().transfer
   built = pathlib.Path(current.uri)
   assert built.parent.name.endswith(f'-build{registry.FAST_BUILD}')
+  stem = built.parent.name.rsplit('-build', 1)[0]
 
-  def cache_earlier(folder_name: str, recipe: str) -> pathlib.Path:
-    """A cached build as the first revision left it: a folder without a build suffix, a record
-    without a build."""
-    folder = tmp_path / 'older-cache' / 'built' / folder_name
+  def cache_other(suffix: str, record) -> pathlib.Path:
+    folder = tmp_path / 'older-cache' / 'built' / (stem + suffix)
     folder.mkdir(parents=True)
     shutil.copy(built, folder / exports.BUILT_NAME)
-    (folder / 'built.json').write_text(json.dumps(
-        {'sha256': current.sha256, 'source_sha256': FP16.sha256, 'recipe': recipe}))
+    (folder / 'built.json').write_text(json.dumps(record))
     return folder / exports.BUILT_NAME
-  first = built.parent.name.rsplit('-build', 1)[0]
-  earlier = cache_earlier(first, registry.FAST_RECIPE)
-  cache_earlier(first + '0', registry.FAST_RECIPE + '0')  # another recipe, a similar name
+  # As the first revision left it: no suffix, no build in the record.
+  first = cache_other('', {'sha256': current.sha256, 'source_sha256': FP16.sha256,
+                           'recipe': registry.FAST_RECIPE})
+  cache_other('-build3', {'sha256': current.sha256, 'source_sha256': FP16.sha256,
+                          'recipe': registry.FAST_RECIPE + '0', 'build': 3})  # another recipe
+  cache_other('-build4', None)  # a damaged record
+  monkeypatch.setenv(fetch.CACHE_ENV, str(tmp_path / 'older-cache'))
+
+  monkeypatch.setattr(exports.sys, 'executable', '/bin/false')  # the tools are there; it fails
+  with pytest.raises(launch.LaunchError, match='failed'):
+    prepare()
+  monkeypatch.undo()
   monkeypatch.setenv(fetch.CACHE_ENV, str(tmp_path / 'older-cache'))
   _without_tensorflow(monkeypatch)
   plan = prepare()
-  assert plan.transfer.uri == str(earlier)
+  assert plan.transfer.uri == str(first)
   assert plan.transfer.identity == current.identity == f'{registry.FAST_RECIPE}@{FP16.sha256}'
 
-  earlier.write_bytes(earlier.read_bytes()[:4096])  # damaged: the launch stops and says why
+  first.write_bytes(first.read_bytes()[:4096])  # damaged: the launch stops and says why
   with pytest.raises(launch.LaunchError, match='tensorflow missing'):
     prepare()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 
 from model_building import export, import_published, tiny, transfer_net
 from model_building.quality import psnr, ssim
@@ -83,11 +84,12 @@ def test_symmetric_pad_from_slices_equals_mirror_pad():
                                 tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode='SYMMETRIC'))
 
 
-def test_training_and_export_forms_share_weights_and_values():
+@pytest.mark.parametrize('norms_on_blocks', [True, False])
+def test_training_and_export_forms_share_weights_and_values(norms_on_blocks):
   import keras
   keras.utils.set_random_seed(0)
   trained = transfer_net.build(width=0.125, batch_size=None, for_export=False)
-  exported = transfer_net.build(width=0.125)
+  exported = transfer_net.build(width=0.125, norms_on_blocks=norms_on_blocks)
   exported.set_weights(trained.get_weights())
   (content,), (bottleneck,) = _inputs()
   args = [content[None], bottleneck.reshape(1, 1, 1, 100)]
@@ -153,6 +155,18 @@ def test_exports_keep_the_published_contract_and_stay_close_to_float(kind, impor
            'int8': 14}[kind]  # int8-mixed with no float layers named: int8-weights
   assert psnr(got, expected) > max(floor, psnr(other_style, expected) + 3)
   assert got.std() > 0.02  # a picture, not a flat colour
+
+
+def test_the_fast_export_runs_whole_in_xnnpack(exported, tmp_path):
+  """An op XNNPACK does not take (TILE, a 5-D reshape) splits the graph into pieces, and the
+  runtime goes back and forth between them: the default export must stay one piece."""
+  path = tmp_path / 'fast.tflite'
+  path.write_bytes(exported('int8-weights'))
+  interpreter = Interpreter(model_path=str(path))
+  interpreter.allocate_tensors()
+  ops = [op['op_name'] for op in interpreter._get_ops_details()]
+  assert ops.count('DELEGATE') == 1
+  assert 'TILE' not in ops
 
 
 def test_int8_storage_keeps_int8_weights_but_computes_in_float(exported):
