@@ -6,7 +6,7 @@ x2 upsamplings + 3x3 convs, a 9x9 conv to RGB, sigmoid), with reflect padding be
 a conditional instance norm after every conv but the first three, whose per-channel gamma and beta
 are 1x1 convolutions of the 100-float style bottleneck.
 
-Three forms differ from the published graph, none in value (see
+Four forms differ from the published graph, none in value (see
 `tests/model_building/test_transfer_net.py`):
 - reflect padding is single-row/column slices with explicit sizes joined by concatenation, because
   XNNPACK does not take MIRROR_PAD (most of the published int8 file's time goes there);

@@ -3,8 +3,8 @@
 The build needs TensorFlow (the `building` extra), so it runs in a subprocess
 (`python -m model_building.fast_export`), once per machine: the result is cached under the model
 cache, keyed by the source's sha256, the recipe and the builder's revision, with a record of its
-own sha256 written last (a killed or damaged build is built again). A launcher that cannot build
-its revision uses another revision of the same recipe it has cached: the same model, by
+own sha256 written last (a killed or damaged build is built again). A launcher without the tools
+to build its revision uses another revision of the same recipe it has cached: the same model, by
 fingerprints. Workers never build: they get the file like any launcher-local model file (staged
 under --temp_location for Dataflow).
 """

@@ -129,6 +129,8 @@ def test_without_tensorflow_another_build_of_the_same_model_is_used(
   plan = prepare()
   assert plan.transfer.uri == str(first)
   assert plan.transfer.identity == current.identity == f'{registry.FAST_RECIPE}@{FP16.sha256}'
+  with pytest.raises(exports.BuildToolsMissing):  # benchmarks and image builds: this build only
+    exports.local_build(registry.resolve_model_set('magenta-fast', magenta_dir).transfer)
 
   first.write_bytes(first.read_bytes()[:4096])  # damaged: the launch stops and says why
   with pytest.raises(launch.LaunchError, match='tensorflow missing'):
