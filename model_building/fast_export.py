@@ -10,7 +10,10 @@ The launcher runs this once per machine (`models.exports`); workers only ever lo
 
 `RECIPE` names what this makes. Fingerprints name the model by the source's sha256 and `RECIPE`,
 not by the bytes written, so rebuilding the same export (another machine, another TensorFlow
-patch release) re-renders nothing: change `RECIPE` whenever a change here would change pixels.
+patch release) re-renders nothing: change `RECIPE` whenever a change here or in
+`transfer_net`'s export forms would change what the network computes. A change that only
+reorders the same sums (float rounding) bumps `registry.FAST_BUILD` instead: launchers build it
+again, catalogs are not rendered again; `benchmarks.rebuild` measures how far it moves pixels.
 """
 from __future__ import annotations
 
