@@ -1,8 +1,8 @@
 """Checks made before any picture is stylized, so a mistake costs seconds, not a night.
 
 Stops with a `LaunchError` (a message for a person, no traceback) when: a content pattern matches
-nothing or a list file is missing; no style is usable; a model file is missing, damaged or lacks
-the expected tensors; the output cannot be written.
+nothing or a list file is missing or lists nothing; no style is usable; a model file is missing,
+damaged or lacks the expected tensors; the output cannot be written.
 """
 from __future__ import annotations
 
@@ -95,9 +95,11 @@ def _check_content(patterns: list[str], list_files: list[str]) -> None:
     if not _match(list_file, limit=1):
       raise LaunchError(f'--content-list {list_file!r} does not exist')
     try:
-      next(inputs.read_list_file(list_file), None)  # its format, from the first row
+      first = next(inputs.read_list_file(list_file), None)  # its format, from the first row
     except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
       raise LaunchError(f'--content-list {list_file!r}: {e}') from None
+    if first is None:
+      raise LaunchError(f'--content-list {list_file!r} lists no picture: nothing to stylize')
 
 
 def _usable_styles(job: options.JobSettings) -> list[ImageRef]:

@@ -14,7 +14,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentP
 from PIL import ImageColor
 
 from models import imaging, registry, rendering
-from transforms import storage
+from transforms import inputs, storage
+
+MAX_THREADS = 256  # per interpreter: more than one network can use, short of a system's limit
 
 
 def _boolean(text: str) -> bool:
@@ -102,7 +104,8 @@ def parser() -> argparse.ArgumentParser:
                       help='content pictures; repeatable')
   inputs.add_argument('--content-list', '--content_list', action='append', default=[],
                       metavar='FILE',
-                      help='list file of content pictures: one URI per line, or .csv/.jsonl '
+                      help='list file of content pictures: one URI per line (# starts a '
+                           'comment), or .csv/.jsonl '
                            'with a "uri" and an optional "id" column; repeatable')
   inputs.add_argument('--styles', action='append', default=[], metavar='GLOB',
                       help='style pictures; repeatable (the same file twice is one style)')
@@ -227,6 +230,13 @@ class JobSettings:
   plan_only: bool = False  # --plan: count what a run would do, write nothing
 
 
+def _absolute(uris: list[str]) -> tuple[str, ...]:
+  """Local paths and patterns, absolute and normalized: a content id hashes its URI, so one file
+  keeps one id however it is spelled (`photos/a.jpg`, `./photos/a.jpg`, from another folder)."""
+  return tuple(uri if FileSystems.get_scheme(uri) is not None
+               else os.path.normpath(os.path.abspath(uri)) for uri in uris)
+
+
 def default_run_id(now: datetime.datetime) -> str:
   """The UTC start time to the microsecond and a random suffix: unique, and sorted by time."""
   return f'{now:%Y%m%dT%H%M%S}.{now:%f}Z-{secrets.token_hex(3)}'
@@ -285,15 +295,27 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
     p.error('--sizes and --box both set the output size: give one')
   if not 1 <= job.jpeg_quality <= 95:
     p.error('--jpeg-quality must be between 1 and 95')
+  if not job.output.strip():
+    p.error('--output is empty: give the folder or bucket prefix to write to (an unset shell '
+            'variable?)')
+  if job.run_id is not None and not inputs.SAFE_NAME.match(job.run_id):
+    p.error(f'--run-id {job.run_id!r}: a run id names files in the output, so it is one plain '
+            'name (letters, digits, "_", "-" and "."; not starting with "." or "-")')
+  if job.num_threads > MAX_THREADS:
+    p.error(f'--num-threads {job.num_threads}: at most {MAX_THREADS} threads per interpreter')
+  given = {arg.split('=', 1)[0].replace('_', '-') for arg in argv if arg.startswith('--')}
+  if {'--skip-existing', '--overwrite'} <= given:
+    p.error('--skip-existing and --overwrite contradict each other: give one')
   if storage.is_pattern(job.output):
     p.error(f'--output {job.output!r} holds *, ? or [: the job lists its output with patterns, '
             'where such a name would hide what is done there; choose a name without them')
   output = job.output
   if FileSystems.get_scheme(output) is None:
     output = os.path.abspath(output)
+  content, content_list = map(_absolute, (job.content, job.content_list))
   now = datetime.datetime.now(datetime.timezone.utc)
   settings = JobSettings(
-      content=tuple(job.content), content_list=tuple(job.content_list),
+      content=content, content_list=content_list,
       styles=tuple(job.styles), styles_list=tuple(job.styles_list),
       blends=tuple(job.style_blend), output=output,
       model=job.model, model_dir=job.model_dir, num_threads=job.num_threads,

@@ -56,7 +56,8 @@ def plan_pairs(p: beam.Pipeline, job: options.JobSettings, plan: launch.Plan, st
   """(done records, PlanPairs' tagged outputs, the content refs by key): the content joined with
   what is done."""
   refs = (p
-          | 'ContentRefs' >> ContentRefs(job.content, job.content_list, frozenset(plan.blends))
+          | 'ContentRefs' >> ContentRefs(job.content, job.content_list, frozenset(plan.blends),
+                                         job.output)
           | 'ByOutputName' >> beam.Map(lambda ref: (content_key(ref.id, ref.uri), ref)))
   recorded = (p | 'DonePairs' >> DonePairs(job.output, [ref.id for ref in plan.styles],
                                            plan.snapshot, tidy=not job.plan_only)
@@ -225,6 +226,10 @@ def main() -> None:
   except JobFailed as e:
     sys.exit(f'The job failed: {e}. What was written before is kept; the next run renders '
              'again what this one did not record.')
+  except KeyboardInterrupt:
+    print('\nInterrupted. What was written before is kept; the next run renders again what this '
+          'one did not record.', file=sys.stderr)
+    sys.exit(130)  # the shell's code for a command stopped by Ctrl-C
 
 
 if __name__ == '__main__':

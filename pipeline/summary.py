@@ -18,7 +18,7 @@ COUNTERS = ('contents', 'pairs_planned', 'styles_predicted', 'styles_from_bank',
             'pairs_stylized', 'pairs_written', 'pairs_skipped', 'pairs_failed',
             'content_bottlenecks', 'interpreter_loads', 'io_retries',
             'manifest_lines_unreadable', 'manifest_files_unreadable',
-            'leftovers_removed')
+            'leftovers_removed', 'contents_in_output_left_out')
 
 
 def _value(result):

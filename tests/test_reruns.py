@@ -18,6 +18,7 @@ import pytest
 from conftest import ROOT, gradient_picture, make_pictures
 from PIL import Image
 
+from models import style_bank
 from pipeline import run as job
 
 
@@ -137,3 +138,35 @@ def test_killed_run_is_completed_by_the_next_with_valid_outputs(tiny_models, tmp
   finals = list(out.glob('s*/*'))
   assert len(finals) == 72
 
+
+
+def test_ctrl_c_ends_the_command_in_one_line_and_the_next_run_completes(tiny_models, tmp_path):
+  """Ctrl-C reaches the whole foreground process group: the command (worker threads, its local
+  default) ends with one line and the shell's status for it, no traceback."""
+  content = tmp_path / 'content'
+  content.mkdir()
+  for i in range(12):
+    gradient_picture(320, 240, seed=i).save(content / f'p{i:02d}.jpg', quality=90)
+  pairs = 12 * len(style_bank.names('builtin:all'))
+  out = tmp_path / 'out'
+  argv = ['--content', str(content / '*.jpg'), '--styles', 'builtin:all', '--output', str(out),
+          '--model', tiny_models]
+  process = subprocess.Popen([sys.executable, '-m', 'pipeline.run', *argv, '--run-id', 'stopped'],
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+  deadline = time.monotonic() + 120
+  while time.monotonic() < deadline and process.poll() is None:
+    if len(list(out.glob('*/*.jpg'))) >= 3:
+      break
+    time.sleep(0.05)
+  os.killpg(process.pid, signal.SIGINT)
+  _, err = process.communicate(timeout=120)
+  assert process.returncode == 130, err[-2000:]
+  assert err.rstrip().splitlines()[-1].startswith('Interrupted. What was written before is kept')
+  assert 'Traceback' not in err, err[-2000:]
+  assert not list((out / '_manifest').glob('results-stopped-*.jsonl'))
+  assert len(list(out.glob('*/*.jpg'))) < pairs, 'the run should be stopped part way'
+
+  outcome = job.run(argv + ['--run-id', 'after'])
+  assert outcome.summary['accounted'] and outcome.summary['pairs_failed'] == 0
+  assert len(list(out.glob('*/*.jpg'))) == len(_rows(out, 'after')) == pairs

@@ -20,15 +20,19 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 
 from models import style_bank
 from transforms import storage
-from transforms.records import BLEND_PREFIX, ImageRef
+from transforms.records import BLEND_PREFIX, METRICS_NAMESPACE, ImageRef
 
 _UNSAFE = re.compile(r'[^\w.-]+')
 _SAFE_ID = re.compile(r'^\w[\w.-]*(/\w[\w.-]*)*$')
 SAFE_NAME = re.compile(r'^\w[\w.-]*$')  # one path part: a style's own name
 _MAX_ID_LENGTH = 200
+# What `write.output_uri` appends to an id for a strength below 1 or one of several widths: an
+# id that already ends so would share a file name with another id's output.
+_OUTPUT_SUFFIX = re.compile(r'\.(s\d\.\d\d|w\d+)$')
 
 
 def file_stem(uri: str) -> str:
@@ -56,6 +60,10 @@ def content_ref(uri: str, given_id: str | None = None, version: str | None = Non
     return ImageRef(uri, None, f'id {given_id!r} is not a safe relative name (letters, digits, '
                                f'"_", "-", "." and "/" between parts; no "..", no leading "/")',
                     **more)
+  if _OUTPUT_SUFFIX.search(given_id):
+    return ImageRef(uri, None, f'id {given_id!r} ends like the name of another id\'s output at '
+                               f'a strength or width (".s0.50", ".w480"), whose file it could '
+                               f'overwrite', **more)
   return ImageRef(uri, given_id, version=version, **more)
 
 
@@ -131,6 +139,9 @@ def read_list_file(list_uri: str, blend_names: frozenset[str] = frozenset()):
         listed = f'listed:{_cell(version)}' if _cell(version) else None
         yield ListRow(_relative_to(folder, uri.strip()), _cell(given_id), None, listed, assigned,
                       mask)
+      elif assigned or any(map(_cell, (given_id, version, mask_cell))):  # not a blank row
+        yield ListRow(f'{list_uri}#row{number}', None, f'row {number} has an empty "uri"',
+                      styles=assigned)
 
 
 def _cell(value) -> str | None:
@@ -208,6 +219,17 @@ def _relative_to(folder: str, uri: str) -> str:
   return FileSystems.join(folder, uri)
 
 
+_IN_OUTPUT = Metrics.counter(METRICS_NAMESPACE, 'contents_in_output_left_out')
+
+
+def _outside(found: storage.Found, output: str | None) -> bool:
+  """Whether a matched file lies outside the job's output (counted when it does not)."""
+  if output is None or not found.path.startswith(output.rstrip('/') + '/'):
+    return True
+  _IN_OUTPUT.inc()
+  return False
+
+
 class ContentRefs(beam.PTransform):
   """Content pictures named by glob patterns and list files, as `ImageRef`s.
 
@@ -215,15 +237,18 @@ class ContentRefs(beam.PTransform):
   the launcher: a gs:// glob in name-range slices, one worker each, streamed into the join
   (`storage.listing_shards`). The caller fans the result out so reading spreads over all workers.
   A matched file's version comes with its match; a listed one's is its list file's `version`, or
-  looked up after the fan-out.
+  looked up after the fan-out. Files a pattern matches under `output` are the job's own (outputs,
+  manifests, thumbnails, when the output lies inside the catalog's folder): they are left out,
+  and counted, so a nightly run never stylizes what an earlier one wrote.
   """
 
   def __init__(self, patterns: list[str], list_files: list[str],
-               blend_names: frozenset[str] = frozenset()):
+               blend_names: frozenset[str] = frozenset(), output: str | None = None):
     super().__init__()
     self._patterns = patterns
     self._list_files = list_files
     self._blend_names = blend_names
+    self._output = output
 
   def expand(self, pbegin):
     branches = []  # only those there is something for: every step costs each run time
@@ -234,6 +259,7 @@ class ContentRefs(beam.PTransform):
           | 'Shards' >> beam.FlatMap(storage.listing_shards)
           | 'SpreadListing' >> beam.Reshuffle()
           | 'Match' >> beam.FlatMap(storage.match_shard)
+          | 'NotTheJobsOwn' >> beam.Filter(_outside, self._output)
           | 'RefOfMatch' >> beam.Map(
               lambda found: content_ref(found.path, version=found.version, problem=found.problem)))
     if self._list_files:

@@ -101,6 +101,74 @@ def test_an_output_name_with_glob_characters_is_refused(pictures, tiny_models, t
   assert "holds *, ? or [" in capsys.readouterr().err and _nothing_written(out)
 
 
+@pytest.mark.parametrize('flags, said', [
+    (['--output', ''], '--output is empty'),
+    (['--output', '  '], '--output is empty'),
+    (['--run-id', '../../escaped'], 'one plain name'),
+    (['--run-id', 'a/b'], 'one plain name'),
+    (['--run-id', 'x*y'], 'one plain name'),
+    (['--run-id', '.hidden'], 'one plain name'),
+    (['--num-threads', '100000'], 'at most 256 threads'),
+    (['--overwrite', '--skip-existing'], 'contradict each other'),
+    (['--skip_existing=true', '--overwrite'], 'contradict each other'),
+])
+def test_unsafe_or_contradictory_flags_stop_at_launch(pictures, tiny_models, tmp_path, capsys,
+                                                      monkeypatch, flags, said):
+  """An unset $OUT must not write into the folder the job runs in, a run id not outside the
+  output, and of two contradicting flags neither may silently win."""
+  here = tmp_path / 'here'
+  here.mkdir()
+  monkeypatch.chdir(here)
+  out = tmp_path / 'out'
+  with pytest.raises(SystemExit):
+    job.run(_args(pictures, tiny_models, out) + flags)
+  assert said in capsys.readouterr().err
+  assert _nothing_written(out) and not os.listdir(here) and not (tmp_path / 'escaped').exists()
+
+
+def test_a_plain_run_id_and_many_threads_are_taken(pictures, tiny_models, tmp_path):
+  settings, _ = options.parse(_args(pictures, tiny_models, tmp_path / 'out') + [
+      '--run-id', 'nightly-2026.12.07_a', '--num-threads', '256', '--overwrite'])
+  assert (settings.run_id, settings.num_threads, settings.skip_existing) == (
+      'nightly-2026.12.07_a', 256, False)
+
+
+def test_a_content_path_is_one_picture_however_it_is_spelled(pictures, monkeypatch):
+  """A content id hashes its URI: relative and roundabout spellings of one file, or of one list
+  file, become the same absolute path (outputs do not move with the folder the job runs in)."""
+  photo = str(pictures / 'content' / 'a' / 'photo.jpg')
+  monkeypatch.chdir(pictures)
+  spellings = ['content/a/photo.jpg', './content/a/photo.jpg', 'content/b/../a/photo.jpg', photo]
+  parsed = {options.parse(['--content', s, '--content-list', s.replace('photo.jpg', 'l.csv'),
+                           '--styles', 'builtin:all', '--output', 'o'])[0] for s in spellings}
+  assert {(p.content, p.content_list) for p in parsed} == {((photo,), (photo[:-9] + 'l.csv',))}
+  monkeypatch.chdir(pictures / 'content' / 'a')
+  assert options.parse(['--content', 'photo.jpg', '--styles', 'x', '--output', 'o'])[0].content \
+      == (photo,)
+  assert options.parse(['--content', 'gs://b/x/../y/*.jpg', '--styles', 'x', '--output', 'o']
+                       )[0].content == ('gs://b/x/../y/*.jpg',)  # a bucket's names are its own
+
+
+@pytest.mark.parametrize('name, data', [
+    ('list.csv', b'uri,id\n'), ('list.txt', b''), ('list.txt', b'# only a comment\n\n'),
+    ('list.jsonl', b'\n'), ('list.parquet', None)])
+def test_a_content_list_with_no_rows_stops_at_launch(pictures, tiny_models, tmp_path, name, data):
+  listing = tmp_path / name
+  if data is None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({'uri': pa.array([], pa.string())}), listing)
+  else:
+    listing.write_bytes(data)
+  out = tmp_path / 'out'
+  args = _args(pictures, tiny_models, out)
+  args[args.index('--content')] = '--content-list'
+  args[args.index('--content-list') + 1] = str(listing)
+  with pytest.raises(LaunchError, match='lists no picture: nothing to stylize'):
+    job.run(args)
+  assert _nothing_written(out)
+
+
 @pytest.mark.parametrize('args, direct', [
     ([], True), (['--runner', 'DirectRunner'], True), (['--runner', 'direct'], True),
     (['--runner', 'apache_beam.runners.direct.direct_runner.DirectRunner'], True),
@@ -155,11 +223,11 @@ def test_a_first_run_into_an_empty_output_leaves_out_reading_what_is_done(pictur
   settings, _ = options.parse(_args(pictures, tiny_models, out, **{'--run-id': 'r1'}))
   first = launch.prepare(settings)
   assert first.history is False and 'DonePairs' not in _labels(settings, first)
-  for leftover in ('.a.jpg.0123abcd.partial', 'warm/a.jpg'):
+  for k, leftover in enumerate(('.a.jpg.0123abcd.partial', 'warm/a.jpg')):
     shutil.rmtree(out)
     (out / leftover).parent.mkdir(parents=True)
     (out / leftover).write_bytes(b'x')
-    settings, _ = options.parse(_args(pictures, tiny_models, out, **{'--run-id': leftover[:2]}))
+    settings, _ = options.parse(_args(pictures, tiny_models, out, **{'--run-id': f'r2-{k}'}))
     plan = launch.prepare(settings)
     assert plan.history is True and 'DonePairs' in _labels(settings, plan), leftover
   settings, _ = options.parse(_args(pictures, tiny_models, out, **{'--run-id': 'r3'}) +

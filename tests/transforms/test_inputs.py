@@ -33,6 +33,28 @@ def test_safe_list_ids_are_kept():
   assert inputs.content_ref('/data/a.jpg', 'sku/123-b.v2').id == 'sku/123-b.v2'
 
 
+@pytest.mark.parametrize('given', ['p.s0.50', 'p.s1.00', 'sku/p.w480', 'p.s0.25.w1600'])
+def test_list_ids_that_end_like_another_ids_output_are_refused(given):
+  """Id `p` at strength 0.5 writes `p.s0.50.jpg`, and at width 480 of several `p.w480.jpg`: an
+  id already ending so would share that file, each run overwriting the other's output."""
+  ref = inputs.content_ref('/data/a.jpg', given)
+  assert ref.id is None and 'ends like the name of another id' in ref.problem
+
+
+@pytest.mark.parametrize('given', ['p.s0.5', 'p.small', 'shoe.w', 'p.w480x', 'p.s0.50-b', 'w480'])
+def test_ids_merely_like_those_suffixes_are_kept(given):
+  assert inputs.content_ref('/data/a.jpg', given).id == given
+
+
+def test_a_csv_row_with_an_empty_uri_is_a_dead_letter_and_a_blank_row_nothing(tmp_path):
+  path = tmp_path / 'list.csv'
+  path.write_text('uri,id,styles\na.jpg,a,\n,lost,\n,,\n, ,builtin:great_wave\nb.jpg,,\n')
+  rows = list(inputs.read_list_file(str(path)))
+  assert [(r.uri.rsplit('/', 1)[-1], r.problem) for r in rows] == [
+      ('a.jpg', None), ('list.csv#row2', 'row 2 has an empty "uri"'),
+      ('list.csv#row4', 'row 4 has an empty "uri"'), ('b.jpg', None)]
+
+
 def test_style_ids_dedupe_uris_and_disambiguate_names():
   refs = inputs.style_refs([('/a/wave.jpg', None), ('/b/wave.jpg', None), ('/a/wave.jpg', None),
                             ('/c/scream.png', None)])
@@ -109,6 +131,22 @@ def test_content_refs_transform_matches_globs_and_lists(tmp_path):
                 equal_to([('a.jpg', 'a'), ('b.png', 'b'), ('a.jpg', 'first')]))
 
 
+def test_content_refs_leave_out_what_a_pattern_matches_under_the_output(tmp_path):
+  """An output inside the catalog's folder: its outputs, manifests and thumbnails are the job's
+  own, never content (a nightly run would stylize its own outputs, more each night)."""
+  for name in ('a.jpg', 'out/warm/a-1234.jpg', 'out/_manifest/run-1.json', 'outside.jpg',
+               'output-like/b.jpg'):
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_bytes(b'x')
+  with fn_api_pipeline() as p:
+    refs = p | inputs.ContentRefs([str(tmp_path / '**')], [], output=str(tmp_path / 'out'))
+    assert_that(refs | beam.Map(lambda r: r.uri[len(str(tmp_path)) + 1:]),
+                equal_to(['a.jpg', 'outside.jpg', 'output-like/b.jpg']))
+  left_out = p.result.metrics().query()['counters']
+  assert [c.committed for c in left_out if c.key.metric.name == 'contents_in_output_left_out'] \
+      == [2]
+
+
 def _parquet(path, columns: dict) -> str:
   import pyarrow as pa
   import pyarrow.parquet as pq
@@ -133,6 +171,7 @@ def test_a_parquet_list_reads_like_a_csv_one(tmp_path):
   assert [r.uri for r in rows[3:]] == [str(tmp_path / 'c.jpg'), str(tmp_path / 'd.jpg')]
   csv_rows = list(inputs.read_list_file(str(tmp_path / 'list.csv')))
   assert [r for r in rows if not r.problem] == [r for r in csv_rows if not r.problem]
+  assert csv_rows[2].problem == 'row 3 has an empty "uri"'  # a dead letter in both
 
 
 def test_a_parquet_list_without_a_uri_column_is_refused(tmp_path):
