@@ -47,6 +47,7 @@ class Plan:
 
 def prepare(job: options.JobSettings) -> Plan:
   _check_content(job.content, job.content_list)
+  _check_output_apart(job.content, job.output)
   styles = _usable_styles(job) if job.styles or job.styles_list else []
   blend_names = frozenset(blend.name for blend in job.blends)
   assigned, aliases = _assigned_styles(job.content_list, blend_names, styles)
@@ -88,9 +89,12 @@ def _match(pattern: str, limit: int | None = None) -> list[storage.Found]:
 
 
 def _check_content(patterns: list[str], list_files: list[str]) -> None:
+  """Each pattern must match and each list file be readable; an empty list stops the job only
+  when it is all there is (a nightly list of tonight's new pictures may well be empty)."""
   for pattern in patterns:
     if not _match(pattern, limit=1):
       raise LaunchError(f'--content {pattern!r} matched no file: nothing to stylize')
+  listed = False
   for list_file in list_files:
     if not _match(list_file, limit=1):
       raise LaunchError(f'--content-list {list_file!r} does not exist')
@@ -98,8 +102,23 @@ def _check_content(patterns: list[str], list_files: list[str]) -> None:
       first = next(inputs.read_list_file(list_file), None)  # its format, from the first row
     except Exception as e:  # noqa: BLE001 - any failure stops the launch with its message
       raise LaunchError(f'--content-list {list_file!r}: {e}') from None
-    if first is None:
-      raise LaunchError(f'--content-list {list_file!r} lists no picture: nothing to stylize')
+    listed = listed or first is not None
+  if list_files and not (patterns or listed):
+    raise LaunchError(f'--content-list {", ".join(map(repr, list_files))}: no picture listed, '
+                      'nothing to stylize')
+
+
+def _check_output_apart(patterns: list[str], output: str) -> None:
+  """The job leaves out what a pattern matches under its output (its own outputs and records:
+  `inputs.ContentRefs`): an output at or above a pattern's folder would leave out the catalog."""
+  top = output.rstrip('/')
+  for pattern in patterns:
+    folder = storage.fixed_folder(pattern)
+    if folder == top or folder.startswith(top + '/'):
+      raise LaunchError(
+          f'--output {output!r} holds the pictures --content {pattern!r} matches: the job leaves '
+          'out what it finds under its output (its own outputs and records), so it would leave '
+          f'out the catalog. Give the outputs a folder of their own (e.g. {folder}/stylized)')
 
 
 def _usable_styles(job: options.JobSettings) -> list[ImageRef]:
@@ -150,7 +169,7 @@ def _assigned_styles(list_files, blend_names: frozenset[str], known: list[ImageR
   reference -> style id, for references that name a known style in other words). The column is
   read once, distinct values only, so each style is predicted once like any. One that cannot be
   used keeps its problem: the pairs of the rows naming it get dead letters, the job goes on."""
-  by_file = {_file_key(ref.uri): ref for ref in known}
+  by_file = {inputs.absolute(ref.uri): ref for ref in known}
   refs, aliases = [], {}
   for list_file in list_files:
     try:
@@ -160,20 +179,13 @@ def _assigned_styles(list_files, blend_names: frozenset[str], known: list[ImageR
     for uri in sorted(named):
       if styles_branch.is_blend(uri) and uri[len(styles_branch.BLEND_PREFIX):] in blend_names:
         continue  # a --style-blend: its ref is made with the blends
-      same = by_file.get(_file_key(uri))
+      same = by_file.get(inputs.absolute(uri))
       if same is None:
-        same = by_file[_file_key(uri)] = _assigned_style(uri, {ref.id for ref in known})
+        same = by_file[inputs.absolute(uri)] = _assigned_style(uri, {ref.id for ref in known})
         refs.append(same)
       if same.uri != uri:
         aliases[uri] = same.id
   return refs, aliases
-
-
-def _file_key(uri: str) -> str:
-  """One key for one file however it is spelled (`a/../b.jpg`, `./b.jpg`, `b.jpg`)."""
-  if FileSystems.get_scheme(uri) is not None or ':' in uri.split('/', 1)[0]:
-    return uri
-  return os.path.normpath(os.path.abspath(uri))
 
 
 def _assigned_style(uri: str, taken: set[str]) -> ImageRef:
@@ -202,7 +214,7 @@ def _blended_styles(blends, styles: list[ImageRef]):
   """(a ref for each blend, blend id -> its (part ref, weight)s). A blend's version covers its
   parts' URIs, versions and weights, so a changed part or weight renders its outputs again."""
   taken = {ref.id for ref in styles}
-  by_file = {_file_key(ref.uri): ref for ref in styles}
+  by_file = {inputs.absolute(ref.uri): ref for ref in styles}
   refs, members = [], {}
   for blend in blends:
     name = blend.name
@@ -214,11 +226,11 @@ def _blended_styles(blends, styles: list[ImageRef]):
     taken.add(name)
     parts = []
     for uri, weight in blend.parts:
-      if _file_key(uri) not in by_file:
+      if inputs.absolute(uri) not in by_file:
         _check_blend_part(name, uri)
-        by_file[_file_key(uri)] = ImageRef(uri, f'_part-{inputs.uri_hash(uri)}',
+        by_file[inputs.absolute(uri)] = ImageRef(uri, f'_part-{inputs.uri_hash(uri)}',
                                            version=_style_version(uri))
-      parts.append((by_file[_file_key(uri)], weight))
+      parts.append((by_file[inputs.absolute(uri)], weight))
     recipe = [(ref.uri, ref.version, round(weight, 6)) for ref, weight in parts]
     version = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:16]
     refs.append(ImageRef(styles_branch.BLEND_PREFIX + name, name, version=version))

@@ -7,6 +7,7 @@ import datetime
 import difflib
 import math
 import os
+import re
 import secrets
 
 from apache_beam.io.filesystems import FileSystems
@@ -16,6 +17,7 @@ from PIL import ImageColor
 from models import imaging, registry, rendering
 from transforms import inputs, storage
 
+RUN_ID = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.-]*')  # it names files: one plain ASCII name
 MAX_THREADS = 256  # per interpreter: more than one network can use, short of a system's limit
 
 
@@ -188,10 +190,10 @@ def parser() -> argparse.ArgumentParser:
                         '(default: %(default)s)')
   rerun = p.add_mutually_exclusive_group()
   rerun.add_argument('--skip-existing', '--skip_existing', dest='skip_existing', nargs='?',
-                     const=True, default=True, type=_boolean, metavar='true|false',
+                     const=True, default=None, type=_boolean, metavar='true|false',
                      help='skip pairs whose output exists and was made from the same source, '
                           'style, models and options, as recorded in earlier manifests (default)')
-  rerun.add_argument('--overwrite', dest='skip_existing', action='store_false',
+  rerun.add_argument('--overwrite', dest='skip_existing', action='store_false', default=None,
                      help='render every pair again')
   p.add_argument('--gallery-rows', '--gallery_rows', type=int, default=200,
                  help='write OUTPUT/index.html, a contact sheet of the first N content pictures '
@@ -228,13 +230,6 @@ class JobSettings:
   started_at: str  # UTC, ISO 8601: stamps every manifest row
   cache_control: str | None = None  # of gs:// outputs; metadata only, not in fingerprints
   plan_only: bool = False  # --plan: count what a run would do, write nothing
-
-
-def _absolute(uris: list[str]) -> tuple[str, ...]:
-  """Local paths and patterns, absolute and normalized: a content id hashes its URI, so one file
-  keeps one id however it is spelled (`photos/a.jpg`, `./photos/a.jpg`, from another folder)."""
-  return tuple(uri if FileSystems.get_scheme(uri) is not None
-               else os.path.normpath(os.path.abspath(uri)) for uri in uris)
 
 
 def default_run_id(now: datetime.datetime) -> str:
@@ -298,21 +293,19 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
   if not job.output.strip():
     p.error('--output is empty: give the folder or bucket prefix to write to (an unset shell '
             'variable?)')
-  if job.run_id is not None and not inputs.SAFE_NAME.match(job.run_id):
+  if job.run_id is not None and not RUN_ID.fullmatch(job.run_id):
     p.error(f'--run-id {job.run_id!r}: a run id names files in the output, so it is one plain '
             'name (letters, digits, "_", "-" and "."; not starting with "." or "-")')
   if job.num_threads > MAX_THREADS:
     p.error(f'--num-threads {job.num_threads}: at most {MAX_THREADS} threads per interpreter')
-  given = {arg.split('=', 1)[0].replace('_', '-') for arg in argv if arg.startswith('--')}
-  if {'--skip-existing', '--overwrite'} <= given:
-    p.error('--skip-existing and --overwrite contradict each other: give one')
   if storage.is_pattern(job.output):
     p.error(f'--output {job.output!r} holds *, ? or [: the job lists its output with patterns, '
             'where such a name would hide what is done there; choose a name without them')
   output = job.output
   if FileSystems.get_scheme(output) is None:
     output = os.path.abspath(output)
-  content, content_list = map(_absolute, (job.content, job.content_list))
+  content, content_list = (tuple(map(inputs.absolute, uris))
+                           for uris in (job.content, job.content_list))
   now = datetime.datetime.now(datetime.timezone.utc)
   settings = JobSettings(
       content=content, content_list=content_list,
@@ -326,7 +319,8 @@ def parse(argv: list[str]) -> tuple[JobSettings, list[str]]:
           working_size=job.working_size, keep_metadata=job.keep_metadata, sizes=job.sizes,
           feather=job.feather, cutout=job.cutout),
       strengths=tuple(sorted({round(v, 2) for values in job.strength or [[1.0]] for v in values})),
-      max_pixels=job.max_pixels, max_bytes=job.max_bytes, skip_existing=job.skip_existing,
+      max_pixels=job.max_pixels, max_bytes=job.max_bytes,
+      skip_existing=job.skip_existing is not False,  # None: neither flag given
       gallery_rows=job.gallery_rows, run_id=job.run_id or default_run_id(now),
       started_at=now.isoformat(timespec='microseconds'), cache_control=job.cache_control,
       plan_only=job.plan)

@@ -131,11 +131,13 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
   if job.plan_only:
     return RunOutcome(*forecast.run(p, job, plan, plan_pairs))
   build(p, job, plan)
-  start = time.monotonic()
+  start, result = time.monotonic(), None
   try:
     with _progress(p.options):
       result = p.run()
       result.wait_until_finish()
+  except KeyboardInterrupt:
+    raise Interrupted(_after_interrupt(p.options, result)) from None
   except Exception as e:  # noqa: BLE001 - a failed run ends in one line that says why
     raise JobFailed(_cause(e)) from e
   if _only_described(p.options):
@@ -200,6 +202,25 @@ class JobFailed(RuntimeError):
   """The job started but could not finish; the message is the cause, in one line."""
 
 
+class Interrupted(RuntimeError):
+  """Ctrl-C while the job ran; the message says what became of it."""
+
+
+KEPT = 'What was written before is kept; the next run renders again what this one did not record.'
+
+
+def _after_interrupt(beam_options: PipelineOptions, result) -> str:
+  """A local run ends with the launcher; a remote one goes on without it (Beam's runners do not
+  cancel it), so a second launch now would run beside it."""
+  if not workers.is_remote(beam_options):
+    return KEPT
+  job_id = result.job_id() if result is not None and hasattr(result, 'job_id') else 'JOB_ID'
+  region = beam_options.view_as(GoogleCloudOptions).region or 'REGION'
+  return (f'The launcher stopped waiting, but the job it submitted goes on: stop it on its page '
+          f'or with `gcloud dataflow jobs cancel {job_id} --region {region}` before running it '
+          'again.')
+
+
 def _cause(error: BaseException) -> str:
   """The innermost error of a failed run in one line: runners wrap a worker's error in their
   own, with its traceback as text."""
@@ -226,9 +247,8 @@ def main() -> None:
   except JobFailed as e:
     sys.exit(f'The job failed: {e}. What was written before is kept; the next run renders '
              'again what this one did not record.')
-  except KeyboardInterrupt:
-    print('\nInterrupted. What was written before is kept; the next run renders again what this '
-          'one did not record.', file=sys.stderr)
+  except (Interrupted, KeyboardInterrupt) as e:  # before the run: nothing of it started yet
+    print(f'\nInterrupted. {e if isinstance(e, Interrupted) else KEPT}', file=sys.stderr)
     sys.exit(130)  # the shell's code for a command stopped by Ctrl-C
 
 

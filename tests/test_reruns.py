@@ -145,9 +145,9 @@ def test_ctrl_c_ends_the_command_in_one_line_and_the_next_run_completes(tiny_mod
   default) ends with one line and the shell's status for it, no traceback."""
   content = tmp_path / 'content'
   content.mkdir()
-  for i in range(12):
+  for i in range(24):
     gradient_picture(320, 240, seed=i).save(content / f'p{i:02d}.jpg', quality=90)
-  pairs = 12 * len(style_bank.names('builtin:all'))
+  pairs = 24 * len(style_bank.names('builtin:all'))
   out = tmp_path / 'out'
   argv = ['--content', str(content / '*.jpg'), '--styles', 'builtin:all', '--output', str(out),
           '--model', tiny_models]

@@ -30,9 +30,18 @@ _UNSAFE = re.compile(r'[^\w.-]+')
 _SAFE_ID = re.compile(r'^\w[\w.-]*(/\w[\w.-]*)*$')
 SAFE_NAME = re.compile(r'^\w[\w.-]*$')  # one path part: a style's own name
 _MAX_ID_LENGTH = 200
-# What `write.output_uri` appends to an id for a strength below 1 or one of several widths: an
-# id that already ends so would share a file name with another id's output.
-_OUTPUT_SUFFIX = re.compile(r'\.(s\d\.\d\d|w\d+)$')
+# What `write.output_uri` appends to a content id for a strength below 1 or one of several
+# widths: a content id that already ends so would share a file name with another id's output.
+_OUTPUT_SUFFIX = re.compile(r'\.(s0\.\d\d|w[1-9]\d*)$')
+
+
+def absolute(uri: str) -> str:
+  """A local path absolute and normalized, so one file has one URI however it is spelled
+  (`a/../b.jpg`, `./b.jpg`, from another folder): ids hash URIs. Other URIs (`gs://`,
+  `builtin:`, `blend:`) as they are."""
+  if FileSystems.get_scheme(uri) is not None or ':' in uri.split('/', 1)[0]:
+    return uri
+  return os.path.normpath(os.path.abspath(uri))
 
 
 def file_stem(uri: str) -> str:
@@ -47,10 +56,11 @@ def uri_hash(uri: str) -> str:
 
 def content_ref(uri: str, given_id: str | None = None, version: str | None = None,
                 problem: str | None = None, styles: tuple[str, ...] | None = None,
-                mask: str | None = None) -> ImageRef:
+                mask: str | None = None, *, names_files: bool = True) -> ImageRef:
   """The ref of a content picture; a bad `given_id` (or row) is recorded, to fail that picture
   alone. `styles`: the style references its row assigns (None: the job's --styles); `mask`:
-  its row's mask picture."""
+  its row's mask picture. `names_files`: the id names output files (a content's), not a folder
+  (a style's)."""
   more = {'styles': styles, 'mask': mask}
   if problem:
     return ImageRef(uri, None, problem, **more)
@@ -60,7 +70,7 @@ def content_ref(uri: str, given_id: str | None = None, version: str | None = Non
     return ImageRef(uri, None, f'id {given_id!r} is not a safe relative name (letters, digits, '
                                f'"_", "-", "." and "/" between parts; no "..", no leading "/")',
                     **more)
-  if _OUTPUT_SUFFIX.search(given_id):
+  if names_files and _OUTPUT_SUFFIX.search(given_id):
     return ImageRef(uri, None, f'id {given_id!r} ends like the name of another id\'s output at '
                                f'a strength or width (".s0.50", ".w480"), whose file it could '
                                f'overwrite', **more)
@@ -73,7 +83,7 @@ def style_refs(uris_and_ids: list[tuple[str, str | None]]) -> list[ImageRef]:
   distinct: dict[str, tuple[str | None, str | None]] = {}
   for uri, given, *problem in uris_and_ids:
     distinct.setdefault(uri, (given or None, problem[0] if problem else None))
-  refs = [content_ref(uri, given, problem=problem) if given or problem
+  refs = [content_ref(uri, given, problem=problem, names_files=False) if given or problem
           else ImageRef(uri, file_stem(uri)) for uri, (given, problem) in distinct.items()]
   names = [ref.id for ref in refs]
   # Every style needs a distinct, usable key: an unusable one keeps its problem (its pairs are
@@ -181,7 +191,8 @@ def _parquet_rows(raw, list_uri: str):
   for batch in table.iter_batches(columns=present):
     values = batch.to_pydict()
     for i in range(batch.num_rows):
-      yield [values[column][i] if column in values else None for column in COLUMNS]
+      row = [values[column][i] if column in values else None for column in COLUMNS]
+      yield ['' if row[0] is None else row[0], *row[1:]]  # a null uri: an empty cell, as in CSV
 
 
 def _style_refs(folder: str, styles, blend_names: frozenset[str]) -> tuple[str, ...] | None:
@@ -215,8 +226,8 @@ def _json_row(line: str):
 def _relative_to(folder: str, uri: str) -> str:
   if (FileSystems.get_scheme(uri) is not None or os.path.isabs(uri)
       or style_bank.is_builtin(uri)):
-    return uri
-  return FileSystems.join(folder, uri)
+    return absolute(uri)
+  return absolute(FileSystems.join(folder, uri))
 
 
 _IN_OUTPUT = Metrics.counter(METRICS_NAMESPACE, 'contents_in_output_left_out')

@@ -146,6 +146,12 @@ def is_pattern(uri: str) -> bool:
   return any(c in uri for c in '*?[')
 
 
+def fixed_folder(pattern: str) -> str:
+  """The folder of the part of `pattern` before its first glob character: all it can match lies
+  below it ('' for a relative pattern in the current folder)."""
+  return os.path.dirname(re.match(r'[^[*?]*', pattern).group(0))
+
+
 def glob_regex(pattern: str) -> re.Pattern:
   """fnmatch's syntax with '/' alone as the separator: `*` and `?` never cross a '/', `**` does.
 
@@ -189,10 +195,9 @@ def _match_local(pattern: str):
   if os.path.lexists(pattern) and not os.path.isdir(pattern):
     yield _local_file(pattern)
     return
-  prefix = re.match(r'[^[*?]*', pattern).group(0)
-  if prefix == pattern:
+  if not is_pattern(pattern):
     return
-  root = os.path.dirname(prefix)
+  root = fixed_folder(pattern)
   regex = glob_regex(pattern)
   depth = None if '**' in pattern else pattern.count('/')
   for folder, subfolders, names in os.walk(root or os.curdir):

@@ -38,3 +38,21 @@ def test_a_local_run_asks_its_stylizing_workers_to_skip_it(pictures, tiny_models
            str(pictures / 'styles' / 'warm.png'), '--output', str(tmp_path / 'out'),
            '--model', tiny_models, '--direct_running_mode=in_memory'])
   assert asked
+
+
+def test_ctrl_c_on_a_remote_run_says_the_job_goes_on_and_how_to_stop_it():
+  """Beam's Dataflow result does not cancel the job when its launcher stops waiting: telling the
+  user to just run again would start a second job beside the first."""
+  from apache_beam.options.pipeline_options import PipelineOptions
+
+  class Submitted:  # what a Dataflow result tells of its job
+    def job_id(self):
+      return '2026-12-07_01_02_03-123'
+
+  remote = PipelineOptions(['--runner=DataflowRunner', '--region=europe-west4'])
+  said = job._after_interrupt(remote, Submitted())
+  assert 'goes on' in said and 'gcloud dataflow jobs cancel 2026-12-07_01_02_03-123 --region ' \
+      'europe-west4' in said
+  assert 'jobs cancel JOB_ID --region REGION' in job._after_interrupt(
+      PipelineOptions(['--runner=DataflowRunner']), None)
+  assert job._after_interrupt(PipelineOptions([]), None) == job.KEPT

@@ -109,8 +109,11 @@ def test_an_output_name_with_glob_characters_is_refused(pictures, tiny_models, t
     (['--run-id', 'x*y'], 'one plain name'),
     (['--run-id', '.hidden'], 'one plain name'),
     (['--num-threads', '100000'], 'at most 256 threads'),
-    (['--overwrite', '--skip-existing'], 'contradict each other'),
-    (['--skip_existing=true', '--overwrite'], 'contradict each other'),
+    (['--run-id', 'r1\n'], 'one plain name'),
+    (['--run-id', 'r\u00e91'], 'one plain name'),
+    (['--overwrite', '--skip-existing'], 'not allowed with argument'),
+    (['--skip_existing=true', '--overwrite'], 'not allowed with argument'),
+    (['--skip-ex', '--overwrite'], 'not allowed with argument'),
 ])
 def test_unsafe_or_contradictory_flags_stop_at_launch(pictures, tiny_models, tmp_path, capsys,
                                                       monkeypatch, flags, said):
@@ -151,22 +154,41 @@ def test_a_content_path_is_one_picture_however_it_is_spelled(pictures, monkeypat
 
 @pytest.mark.parametrize('name, data', [
     ('list.csv', b'uri,id\n'), ('list.txt', b''), ('list.txt', b'# only a comment\n\n'),
-    ('list.jsonl', b'\n'), ('list.parquet', None)])
-def test_a_content_list_with_no_rows_stops_at_launch(pictures, tiny_models, tmp_path, name, data):
+    ('list.jsonl', b'\n'), ('list.parquet', []), ('list.parquet', [None, None])])
+def test_content_lists_with_no_rows_stop_at_launch_when_they_are_all_there_is(
+    pictures, tiny_models, tmp_path, name, data):
+  """Alone, an empty list is a mistake; beside a pattern that matches, it is a night with nothing
+  new on that list."""
   listing = tmp_path / name
-  if data is None:
+  if isinstance(data, list):
     import pyarrow as pa
     import pyarrow.parquet as pq
-    pq.write_table(pa.table({'uri': pa.array([], pa.string())}), listing)
+    pq.write_table(pa.table({'uri': pa.array(data, pa.string())}), listing)
   else:
     listing.write_bytes(data)
   out = tmp_path / 'out'
   args = _args(pictures, tiny_models, out)
-  args[args.index('--content')] = '--content-list'
-  args[args.index('--content-list') + 1] = str(listing)
-  with pytest.raises(LaunchError, match='lists no picture: nothing to stylize'):
-    job.run(args)
+  only_list = args.copy()
+  only_list[args.index('--content')] = '--content-list'
+  only_list[args.index('--content') + 1] = str(listing)
+  with pytest.raises(LaunchError, match='no picture listed, nothing to stylize'):
+    job.run(only_list)
   assert _nothing_written(out)
+  settings, _ = options.parse(args + ['--content-list', str(listing)])
+  assert launch.prepare(settings).styles
+
+
+@pytest.mark.parametrize('output', ['content', '.', 'content/b'])
+def test_an_output_holding_the_pictures_stops_at_launch(pictures, tiny_models, tmp_path, output):
+  """What a pattern matches under --output is left out as the job's own: an output at or above
+  the pattern's folder would leave out the catalog itself, and the run would render nothing."""
+  out = pictures / output
+  with pytest.raises(LaunchError, match='holds the pictures --content .* matches'):
+    job.run(_args(pictures, tiny_models, out,
+                  **{'--content': str(pictures / 'content' / 'b' / '*.png')}))
+  assert not (out / '_manifest').exists()
+  inside = options.parse(_args(pictures, tiny_models, pictures / 'content' / 'out'))[0]
+  assert launch.prepare(inside).styles  # inside the catalog's folder: its files are left out
 
 
 @pytest.mark.parametrize('args, direct', [

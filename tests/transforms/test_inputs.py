@@ -33,7 +33,7 @@ def test_safe_list_ids_are_kept():
   assert inputs.content_ref('/data/a.jpg', 'sku/123-b.v2').id == 'sku/123-b.v2'
 
 
-@pytest.mark.parametrize('given', ['p.s0.50', 'p.s1.00', 'sku/p.w480', 'p.s0.25.w1600'])
+@pytest.mark.parametrize('given', ['p.s0.50', 'p.s0.00', 'sku/p.w480', 'p.s0.25.w1600'])
 def test_list_ids_that_end_like_another_ids_output_are_refused(given):
   """Id `p` at strength 0.5 writes `p.s0.50.jpg`, and at width 480 of several `p.w480.jpg`: an
   id already ending so would share that file, each run overwriting the other's output."""
@@ -41,9 +41,23 @@ def test_list_ids_that_end_like_another_ids_output_are_refused(given):
   assert ref.id is None and 'ends like the name of another id' in ref.problem
 
 
-@pytest.mark.parametrize('given', ['p.s0.5', 'p.small', 'shoe.w', 'p.w480x', 'p.s0.50-b', 'w480'])
+@pytest.mark.parametrize('given', ['p.s0.5', 'p.small', 'shoe.w', 'p.w480x', 'p.s0.50-b', 'w480',
+                                   'p.s1.00', 'p.w0', 'p.w007'])
 def test_ids_merely_like_those_suffixes_are_kept(given):
+  """Names the job never writes: strengths lie in [0, 1) when suffixed, widths are >= 1."""
   assert inputs.content_ref('/data/a.jpg', given).id == given
+
+
+def test_a_style_id_may_end_like_a_suffix_it_names_a_folder():
+  assert [ref.id for ref in inputs.style_refs([('/s/wave.jpg', 'wave.w480')])] == ['wave.w480']
+
+
+def test_list_rows_are_one_picture_however_they_are_spelled(tmp_path):
+  path = tmp_path / 'list.csv'
+  path.write_text('uri\nphotos/a.jpg\n./photos/a.jpg\nphotos/x/../a.jpg\n'
+                  f'{tmp_path}/photos//a.jpg\ngs://b/x/../a.jpg\n')
+  uris = [row.uri for row in inputs.read_list_file(str(path))]
+  assert uris == [str(tmp_path / 'photos' / 'a.jpg')] * 4 + ['gs://b/x/../a.jpg']
 
 
 def test_a_csv_row_with_an_empty_uri_is_a_dead_letter_and_a_blank_row_nothing(tmp_path):
@@ -167,11 +181,14 @@ def test_a_parquet_list_reads_like_a_csv_one(tmp_path):
   rows = list(inputs.read_list_file(parquet))
   assert rows[0] == inputs.ListRow(str(tmp_path / 'x' / 'one.jpg'), 'sku-1', version='listed:v1')
   assert rows[1] == inputs.ListRow('/abs/two.jpg', None)
-  assert rows[2].problem == 'row 3 has no usable "uri": None'
+  assert rows[2].problem == 'row 3 has an empty "uri"'  # a null cell: an empty one
   assert [r.uri for r in rows[3:]] == [str(tmp_path / 'c.jpg'), str(tmp_path / 'd.jpg')]
   csv_rows = list(inputs.read_list_file(str(tmp_path / 'list.csv')))
   assert [r for r in rows if not r.problem] == [r for r in csv_rows if not r.problem]
-  assert csv_rows[2].problem == 'row 3 has an empty "uri"'  # a dead letter in both
+  assert csv_rows[2].problem == rows[2].problem  # a dead letter in both
+  null_rows = _parquet(tmp_path / 'nulls.parquet', {'uri': [None, 'a.jpg', None],
+                                                    'id': [None, None, None]})
+  assert [r.uri for r in inputs.read_list_file(null_rows)] == [str(tmp_path / 'a.jpg')]
 
 
 def test_a_parquet_list_without_a_uri_column_is_refused(tmp_path):
