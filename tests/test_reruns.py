@@ -95,6 +95,21 @@ def test_deleted_outputs_and_changed_sources_are_redone_exactly(reruns):
       ('written', 'b/square.png', 'warm')]
 
 
+def _signal_part_way(argv, glob, pattern: str, count: int, sig) -> subprocess.Popen:
+  """The command, started in a process group of its own, sent `sig` as a group (as a terminal's
+  Ctrl-C or a kill reaches it) once `count` files match `pattern`."""
+  process = subprocess.Popen([sys.executable, '-m', 'pipeline.run', *argv], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+  deadline = time.monotonic() + 120
+  while time.monotonic() < deadline and process.poll() is None:
+    if len(list(glob(pattern))) >= count:
+      break
+    time.sleep(0.05)
+  os.killpg(process.pid, sig)
+  return process
+
+
 def test_killed_run_is_completed_by_the_next_with_valid_outputs(tiny_models, tmp_path):
   content = tmp_path / 'content'
   content.mkdir()
@@ -112,16 +127,8 @@ def test_killed_run_is_completed_by_the_next_with_valid_outputs(tiny_models, tmp
   current = out / '_state' / 'CURRENT.json'
   assert json.loads(current.read_text())['snapshot'] == 'snapshots/base'
 
-  process = subprocess.Popen([sys.executable, '-m', 'pipeline.run', *argv, '--run-id', 'killed'],
-                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-  deadline = time.monotonic() + 120
-  while time.monotonic() < deadline and process.poll() is None:
-    if len(list(out.glob('s*/*.png'))) >= 5:
-      break
-    time.sleep(0.05)
-  os.killpg(process.pid, signal.SIGKILL)
-  process.wait()
+  _signal_part_way(argv + ['--run-id', 'killed'], out.glob, 's*/*.png', 5,
+                   signal.SIGKILL).communicate()
   written_before = len(list(out.glob('s*/*.png')))
   assert 0 < written_before < 72, 'the run should be killed part way'
   assert not list((out / '_manifest').glob('results-killed-*.jsonl'))
@@ -151,15 +158,8 @@ def test_ctrl_c_ends_the_command_in_one_line_and_the_next_run_completes(tiny_mod
   out = tmp_path / 'out'
   argv = ['--content', str(content / '*.jpg'), '--styles', 'builtin:all', '--output', str(out),
           '--model', tiny_models]
-  process = subprocess.Popen([sys.executable, '-m', 'pipeline.run', *argv, '--run-id', 'stopped'],
-                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
-  deadline = time.monotonic() + 120
-  while time.monotonic() < deadline and process.poll() is None:
-    if len(list(out.glob('*/*.jpg'))) >= 3:
-      break
-    time.sleep(0.05)
-  os.killpg(process.pid, signal.SIGINT)
+  process = _signal_part_way(argv + ['--run-id', 'stopped'], out.glob, '*/*.jpg', 3,
+                             signal.SIGINT)
   _, err = process.communicate(timeout=120)
   assert process.returncode == 130, err[-2000:]
   assert err.rstrip().splitlines()[-1].startswith('Interrupted. What was written before is kept')
