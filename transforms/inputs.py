@@ -224,10 +224,10 @@ def _json_row(line: str):
 
 
 def _relative_to(folder: str, uri: str) -> str:
-  if (FileSystems.get_scheme(uri) is not None or os.path.isabs(uri)
-      or style_bank.is_builtin(uri)):
-    return absolute(uri)
-  return absolute(FileSystems.join(folder, uri))
+  if not (FileSystems.get_scheme(uri) is not None or os.path.isabs(uri)
+          or style_bank.is_builtin(uri)):
+    uri = FileSystems.join(folder, uri)
+  return absolute(uri)
 
 
 _IN_OUTPUT = Metrics.counter(METRICS_NAMESPACE, 'contents_in_output_left_out')
